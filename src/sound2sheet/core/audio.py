@@ -1,0 +1,154 @@
+"""Audio loading (any rate, any channel count; WAV/FLAC/OGG) and the model's input features."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from sound2sheet.errors import AudioError
+from sound2sheet.model.config import AUDIOSET_MEAN, AUDIOSET_STD, DataConfig
+
+log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
+_BLOCK_SECONDS = 30.0
+
+
+def _open(path: Path):
+    import soundfile as sf
+
+    if not path.exists():
+        raise AudioError(f"audio file not found: {path}")
+    if path.is_dir():
+        raise AudioError(f"expected an audio file, got a directory: {path}")
+    try:
+        return sf.SoundFile(str(path))
+    except Exception as exc:  # libsndfile raises several types for unreadable files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"cannot read audio file {path}: {reason}") from None
+
+
+def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = _BLOCK_SECONDS) -> Iterator[np.ndarray]:
+    """Stream a file as mono float32 blocks at ``sample_rate``; memory stays bounded by the block.
+
+    Channels are averaged; non-finite samples are replaced by 0 (logged once).
+    """
+    import soxr
+
+    path = Path(path)
+    with _open(path) as f:
+        if f.frames == 0:
+            raise AudioError(f"audio file has no samples: {path}")
+        resampler = None
+        if f.samplerate != sample_rate:
+            resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
+        block = max(1, int(block_seconds * f.samplerate))
+        bad = 0
+        read = 0
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioError(f"cannot decode audio file {path} after {read / f.samplerate:.1f} s: {exc}") from None
+            last = data.shape[0] < block
+            read += data.shape[0]
+            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            finite = np.isfinite(mono)
+            if not finite.all():
+                bad += int((~finite).sum())
+                mono = np.where(finite, mono, 0.0).astype(np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if mono.size:
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+            if last:
+                break
+        if read == 0:
+            raise AudioError(f"audio file has no samples: {path}")
+        if bad:
+            log.warning("%s: replaced %d non-finite samples with silence", path, bad)
+
+
+class AudioProcessor:
+    """Loads audio and computes the features the encoder was trained with.
+
+    Defaults reproduce ``transformers.ASTFeatureExtractor`` (AudioSet AST): see
+    :mod:`sound2sheet.core.features`. Build it from a checkpoint's ``DataConfig`` with
+    :meth:`from_config` so inference sees exactly the training features.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 128,
+        hop_length: int = 160,
+        win_length: int = 400,
+        n_fft: int = 512,
+        f_min: float = 20.0,
+        f_max: float | None = None,
+        preemphasis: float = 0.97,
+        normalize: bool = True,
+        norm_mean: float = AUDIOSET_MEAN,
+        norm_std: float = AUDIOSET_STD,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.hop_length = hop_length
+        self.win_length = win_length
+        self.normalize = normalize
+        self.norm_mean = norm_mean
+        self.norm_std = norm_std
+        self._fbank_args = dict(
+            sample_rate=sample_rate, n_mels=n_mels, win_length=win_length, hop_length=hop_length,
+            n_fft=n_fft, f_min=f_min, f_max=f_max, preemphasis=preemphasis,
+        )
+        self._fbank = None
+
+    @classmethod
+    def from_config(cls, config: DataConfig) -> "AudioProcessor":
+        return cls(
+            sample_rate=config.sample_rate, n_mels=config.n_mels, hop_length=config.hop_length,
+            win_length=config.win_length, n_fft=config.n_fft, f_min=config.f_min, f_max=config.f_max,
+            preemphasis=config.preemphasis, normalize=config.normalize,
+            norm_mean=config.norm_mean, norm_std=config.norm_std,
+        )
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    @property
+    def padding_value(self) -> float:
+        """Normalised value of an all-zero fbank frame: what ASTFeatureExtractor pads with."""
+        return self._normalize(0.0)
+
+    def load_audio(self, path: str | Path) -> np.ndarray:
+        """Whole file as mono float32 ``[samples]`` at ``sample_rate``."""
+        blocks = list(iter_audio_blocks(path, self.sample_rate))
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+    def to_mel_spectrogram(self, audio) -> np.ndarray:
+        """Mono audio ``[samples]`` at ``sample_rate`` -> normalised log-mel ``[n_mels, frames]``."""
+        return self.mel_tensor(audio).numpy()
+
+    def mel_tensor(self, audio) -> "torch.Tensor":  # noqa: F821
+        """Like :meth:`to_mel_spectrogram` but returns a float32 torch tensor."""
+        import torch
+
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
+        if wave.ndim != 1:
+            raise AudioError(f"expected mono audio of shape [samples], got shape {tuple(wave.shape)}")
+        if not torch.isfinite(wave).all():
+            wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
+        if self._fbank is None:
+            from sound2sheet.core.features import KaldiFbank
+
+            self._fbank = KaldiFbank(**self._fbank_args)
+        fbank = self._fbank(wave)  # [frames, n_mels]
+        return self._normalize(fbank).T.contiguous()
+
+    def _normalize(self, x):
+        return (x - self.norm_mean) / (self.norm_std * 2.0) if self.normalize else x

@@ -1,0 +1,89 @@
+"""Checkpoints are plain dicts written atomically and read with ``weights_only=True``.
+
+Keys: ``format``, ``format_version``, ``sound2sheet_version``, ``model_state_dict``,
+``model_config``, ``encoder_config`` (the AST shape, so loading never downloads),
+``data_config`` (the features the weights were trained with), ``inference_config``, and for
+resuming ``training_config``, ``optimizer_state_dict``, ``scheduler_state_dict``,
+``scaler_state_dict``, ``train_state`` (epoch, step, position in the epoch, best metric,
+history) and ``rng_state``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sound2sheet.errors import CheckpointError
+from sound2sheet.fileio import atomic_write
+
+FORMAT = "sound2sheet-checkpoint"
+FORMAT_VERSION = 1
+BEST_NAME = "best_model.pt"
+LAST_NAME = "last.pt"
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus format markers) to ``path`` atomically."""
+    from sound2sheet import __version__
+
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "sound2sheet_version": __version__, **payload}
+    return atomic_write(path, lambda tmp: torch.save(data, tmp))
+
+
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """A checkpoint file, or ``best_model.pt`` inside a directory."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST_NAME, LAST_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"no {BEST_NAME} or {LAST_NAME} in directory {path}")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely (no pickled code runs) and check it is ours."""
+    path = resolve_checkpoint_path(path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
+    if not isinstance(data, dict) or "model_state_dict" not in data or "model_config" not in data:
+        raise CheckpointError(f"{path} is not a Sound2Sheet checkpoint (no model_state_dict/model_config)")
+    return data
+
+
+def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """``load_state_dict`` with a one-line error when shapes or keys do not fit."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = "; ".join(lines[1:3]) if len(lines) > 1 else lines[0]
+        raise CheckpointError(f"{source} does not fit this model configuration: {detail[:300]}") from None
+
+
+def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
+    """Rebuild the model a checkpoint describes, load its weights, attach its data and
+    inference configs, and put it in eval mode."""
+    from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig
+    from sound2sheet.model.sound2sheet_model import Sound2SheetModel
+
+    ckpt = load_checkpoint(path, map_location=map_location)
+    try:
+        model_config = ModelConfig.from_dict(ckpt["model_config"], strict=False)
+        model = Sound2SheetModel(model_config, freeze_encoder=False, encoder_config=ckpt.get("encoder_config"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path}: invalid model configuration in checkpoint: {exc}") from None
+    load_model_weights(model, ckpt["model_state_dict"], source=str(path))
+    if ckpt.get("data_config"):
+        model.data_config = DataConfig.from_dict(ckpt["data_config"], strict=False)
+    if ckpt.get("inference_config"):
+        model.inference_config = InferenceConfig.from_dict(ckpt["inference_config"], strict=False)
+    return model.to(map_location).eval()

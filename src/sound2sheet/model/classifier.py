@@ -1,0 +1,43 @@
+"""Frame-wise classifier head: temporal Conv1D, then fully connected layers, per-key logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sound2sheet.model.config import ModelConfig
+
+
+class PianoRollClassifier(nn.Module):
+    """``features [batch, frames, in_dim] -> {head: logits [batch, frames, num_keys]}``.
+
+    Temporal Conv1D (``temporal_conv_kernel``, when ``use_temporal_conv``) gives each frame its
+    neighbours' context; then ``num_classifier_layers`` fully connected layers, the last of
+    which emits ``num_keys`` logits for every head (frame, and onset/velocity when enabled)
+    from one shared trunk.
+    """
+
+    def __init__(self, in_dim: int, config: ModelConfig, heads: tuple[str, ...] = ("frame",)) -> None:
+        super().__init__()
+        self.heads = heads
+        self.num_keys = config.num_piano_keys
+        width = config.classifier_hidden_dim
+        self.conv: nn.Module | None = None
+        dim = in_dim
+        if config.use_temporal_conv:
+            k = config.temporal_conv_kernel
+            self.conv = nn.Sequential(nn.Conv1d(in_dim, width, k, padding=k // 2), nn.GELU())
+            dim = width
+        layers: list[nn.Module] = [nn.Dropout(config.dropout)]
+        for _ in range(config.num_classifier_layers - 1):
+            layers += [nn.Linear(dim, width), nn.GELU(), nn.Dropout(config.dropout)]
+            dim = width
+        self.trunk = nn.Sequential(*layers)
+        self.out = nn.Linear(dim, self.num_keys * len(heads))
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = features
+        if self.conv is not None:
+            x = self.conv(x.transpose(1, 2)).transpose(1, 2)
+        logits = self.out(self.trunk(x))
+        return dict(zip(self.heads, logits.split(self.num_keys, dim=-1)))

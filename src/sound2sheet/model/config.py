@@ -1,0 +1,315 @@
+"""Typed configurations. Derived values (hop in seconds, crop in frames, encoder width) are
+computed here and nowhere else.
+
+Every config converts to and from a plain dict (:func:`config_to_dict`, ``from_dict``) so it
+can be stored in a checkpoint that loads with ``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sound2sheet.errors import ConfigError
+
+AUDIOSET_MEAN = -4.2677393
+AUDIOSET_STD = 4.5689974
+
+# AST shapes buildable without downloaded weights. "base" is the AudioSet AST architecture
+# (MIT/ast-finetuned-audioset-10-10-0.4593); "small" is sized for a 2-core CPU (about 100x
+# real time for the encoder, see benchmarks/encoder_speed.py); "tiny" trains in seconds for tests.
+ENCODER_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": dict(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+        patch_size=16, frequency_stride=16, time_stride=8, max_length=256,
+    ),
+    "small": dict(
+        hidden_size=192, num_hidden_layers=4, num_attention_heads=3, intermediate_size=768,
+        patch_size=16, frequency_stride=16, time_stride=8, max_length=1024,
+    ),
+    "base": dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+        patch_size=16, frequency_stride=10, time_stride=10, max_length=1024,
+    ),
+}
+
+# The ASTConfig fields a checkpoint records so the encoder can be rebuilt without a download.
+AST_CONFIG_KEYS = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range", "layer_norm_eps",
+    "patch_size", "qkv_bias", "frequency_stride", "time_stride", "max_length", "num_mel_bins",
+)
+
+
+C = TypeVar("C", bound="_DictConfig")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config as a dict of plain Python values (Paths become strings)."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = str(value) if isinstance(value, Path) else value
+    return out
+
+
+def config_from_dict(cls: type[C], data: dict[str, Any] | None, strict: bool = True) -> C:
+    """Build ``cls`` from a dict; unknown keys are an error when ``strict``, else ignored."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown and strict:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, names, n=1)
+            hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+        raise ConfigError(f"unknown {cls.__name__} field(s): {', '.join(hints)}")
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+class _DictConfig:
+    """Plain-dict round trip shared by all configs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return config_to_dict(self)
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any] | None, strict: bool = True) -> C:
+        return config_from_dict(cls, data, strict)
+
+
+@dataclass
+class ModelConfig(_DictConfig):
+    """Architecture of :class:`~sound2sheet.model.Sound2SheetModel`.
+
+    ``pretrained=True`` loads ``ast_model_name`` (hub name or local directory);
+    ``pretrained=False`` builds a randomly initialised AST of ``encoder_size``, optionally
+    overridden field by field with ``encoder_config`` (``transformers.ASTConfig`` kwargs).
+    ``hidden_size`` always follows the encoder's width.
+    """
+
+    ast_model_name: str = "MIT/ast-finetuned-audioset-10-10-0.4593"
+    hidden_size: int = 768
+    dropout: float = 0.1
+    num_piano_keys: int = 88
+    min_midi_note: int = 21
+    max_midi_note: int = 108
+    frame_duration_ms: float = 10.0
+    classification_threshold: float = 0.5
+    num_classifier_layers: int = 2
+    classifier_hidden_dim: int = 512
+    use_temporal_conv: bool = True
+    temporal_conv_kernel: int = 5
+    freeze_encoder: bool = False
+    pretrained: bool = True
+    encoder_size: str = "base"
+    encoder_config: dict[str, Any] | None = None
+    n_mels: int = 128
+    # Per-frame mel features fed to the head beside the encoder's ~80-100 ms tokens, so onsets
+    # keep 10 ms precision. 0 disables the path.
+    mel_skip_dim: int = 128
+    onset_head: bool = True
+    velocity_head: bool = True
+    # Inputs longer than the encoder window are cut into windows overlapping this many frames
+    # and cross-faded back together.
+    window_overlap_frames: int = 128
+    # Encoder windows per forward call; bounds memory on long inputs.
+    encoder_batch_windows: int = 8
+
+    def __post_init__(self) -> None:
+        if self.max_midi_note - self.min_midi_note + 1 != self.num_piano_keys:
+            raise ConfigError(
+                f"num_piano_keys={self.num_piano_keys} does not match MIDI range "
+                f"{self.min_midi_note}-{self.max_midi_note}"
+            )
+        if self.encoder_size not in ENCODER_SIZES:
+            raise ConfigError(
+                f"encoder_size must be one of {sorted(ENCODER_SIZES)}, got {self.encoder_size!r}"
+            )
+        if self.temporal_conv_kernel < 1 or self.temporal_conv_kernel % 2 == 0:
+            raise ConfigError(f"temporal_conv_kernel must be odd and >= 1, got {self.temporal_conv_kernel}")
+        if self.num_classifier_layers < 1:
+            raise ConfigError("num_classifier_layers must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.classification_threshold < 1.0:
+            raise ConfigError("classification_threshold must be in (0, 1)")
+        if self.frame_duration_ms <= 0:
+            raise ConfigError("frame_duration_ms must be positive")
+        if self.window_overlap_frames < 0:
+            raise ConfigError("window_overlap_frames must be >= 0")
+        if not self.pretrained or self.encoder_config:
+            self.hidden_size = int(self.ast_kwargs()["hidden_size"])
+
+    @property
+    def hop_s(self) -> float:
+        """Frame hop in seconds."""
+        return self.frame_duration_ms / 1000.0
+
+    def ast_kwargs(self) -> dict[str, Any]:
+        """``ASTConfig`` kwargs for a from-scratch encoder: size preset, then overrides."""
+        kwargs: dict[str, Any] = dict(ENCODER_SIZES[self.encoder_size])
+        kwargs.update(hidden_dropout_prob=self.dropout, attention_probs_dropout_prob=self.dropout)
+        kwargs.update(self.encoder_config or {})
+        kwargs["num_mel_bins"] = self.n_mels
+        if kwargs["max_length"] <= self.window_overlap_frames:
+            raise ConfigError(
+                f"window_overlap_frames={self.window_overlap_frames} must be smaller than the "
+                f"encoder window ({kwargs['max_length']} frames)"
+            )
+        return kwargs
+
+
+@dataclass
+class TrainingConfig(_DictConfig):
+    """How :class:`~sound2sheet.model.Trainer` optimises, checkpoints and resumes."""
+
+    learning_rate: float = 1e-4
+    batch_size: int = 8
+    num_epochs: int = 50
+    use_mixed_precision: bool = True
+    # "auto": bf16 on CPU, bf16 on CUDA where supported else fp16 (with a GradScaler).
+    amp_dtype: str = "auto"
+    weight_decay: float = 0.01
+    grad_clip_norm: float = 1.0
+    lr_schedule: str = "cosine"  # "cosine" | "linear" | "constant", after linear warm-up
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    checkpoint_dir: str = "checkpoints"
+    early_stopping_patience: int = 10  # epochs without improvement; 0 disables
+    best_metric: str = "note_onset_f1"  # any validation metric name; "val_loss" is minimised
+    seed: int = 42
+    num_workers: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    pos_weight: float | None = None  # BCE positive-class weight for the frame head
+    onset_pos_weight: float | None = 10.0  # the same for the ~100x sparser onset head: learns it much sooner
+    onset_loss_weight: float = 1.0
+    velocity_loss_weight: float = 0.5
+    max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
+    steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole loader)
+    save_every_steps: int = 0  # also write last.pt every N steps mid-epoch; 0: only per epoch
+    log_every_steps: int = 50
+    resume_from: str | None = None  # a last.pt to continue, or "auto" for checkpoint_dir/last.pt
+    init_from: str | None = None  # warm start: model weights only, fresh optimizer
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise ConfigError("learning_rate must be positive")
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if self.num_epochs < 1:
+            raise ConfigError("num_epochs must be >= 1")
+        if self.lr_schedule not in ("cosine", "linear", "constant"):
+            raise ConfigError(f"lr_schedule must be cosine, linear or constant, got {self.lr_schedule!r}")
+        if self.amp_dtype not in ("auto", "bf16", "fp16"):
+            raise ConfigError(f"amp_dtype must be auto, bf16 or fp16, got {self.amp_dtype!r}")
+        if self.num_workers < 0:
+            raise ConfigError("num_workers must be >= 0")
+
+    @property
+    def best_metric_key(self) -> str:
+        """History key of the model-selection metric."""
+        return self.best_metric if self.best_metric.startswith(("val_", "train_")) else f"val_{self.best_metric}"
+
+    @property
+    def best_metric_mode(self) -> str:
+        return "min" if "loss" in self.best_metric else "max"
+
+
+@dataclass
+class DataConfig(_DictConfig):
+    """Dataset location, features and labels.
+
+    The feature defaults are AudioSet AST's: Kaldi-style 128-bin log-mel fbank, 25 ms Hann
+    window, 10 ms shift at 16 kHz, normalised with the AudioSet mean/std, exactly as
+    ``transformers.ASTFeatureExtractor`` computes them.
+    """
+
+    dataset_dir: Path | str = "data/dataset"
+    sample_rate: int = 16000
+    n_mels: int = 128
+    hop_length: int = 160
+    win_length: int = 400
+    n_fft: int = 512
+    f_min: float = 20.0
+    f_max: float | None = None  # None: Nyquist
+    preemphasis: float = 0.97
+    normalize: bool = True
+    norm_mean: float = AUDIOSET_MEAN
+    norm_std: float = AUDIOSET_STD
+    crop_seconds: float = 10.24  # training crop; the small/base encoder window is 1024 frames
+    sustain_pedal: bool = True  # extend offsets while CC64 >= 64, as the benchmarks' ground truth
+    onset_radius_frames: int = 1  # soft onset target half-width (see sound2sheet.labels)
+    cache_dir: str | None = None  # mel cache; None: <dataset_dir>/.cache
+
+    def __post_init__(self) -> None:
+        self.dataset_dir = Path(self.dataset_dir)
+        if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:
+            raise ConfigError("sample_rate, hop_length and win_length must be positive")
+        if self.n_fft < self.win_length:
+            raise ConfigError(f"n_fft={self.n_fft} must be >= win_length={self.win_length}")
+        if self.crop_seconds <= 0:
+            raise ConfigError("crop_seconds must be positive")
+        if self.onset_radius_frames < 0:
+            raise ConfigError("onset_radius_frames must be >= 0")
+
+    @property
+    def frame_duration_ms(self) -> float:
+        return 1000.0 * self.hop_length / self.sample_rate
+
+    @property
+    def hop_s(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    @property
+    def crop_frames(self) -> int:
+        return int(round(self.crop_seconds / self.hop_s))
+
+
+@dataclass
+class InferenceConfig(_DictConfig):
+    """Post-processing from probabilities to notes."""
+
+    classification_threshold: float = 0.5
+    min_note_duration_ms: float = 30.0
+    use_median_filter: bool = True
+    median_filter_size: int = 3
+    onset_threshold: float = 0.5
+    use_onsets: bool = True  # start notes at onset-head peaks when the model has that head
+    default_velocity: int = 80  # written when the model predicts no velocity
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.classification_threshold < 1.0:
+            raise ConfigError("classification_threshold must be in (0, 1)")
+        if not 0.0 < self.onset_threshold < 1.0:
+            raise ConfigError("onset_threshold must be in (0, 1)")
+        if self.median_filter_size < 1:
+            raise ConfigError("median_filter_size must be >= 1")
+        if self.min_note_duration_ms < 0:
+            raise ConfigError("min_note_duration_ms must be >= 0")
+
+
+def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None:
+    """Refuse feature settings the model cannot consume, with one clear message."""
+    if abs(data_config.frame_duration_ms - model_config.frame_duration_ms) > 1e-6:
+        raise ConfigError(
+            f"hop_length={data_config.hop_length} at sample_rate={data_config.sample_rate} gives "
+            f"{data_config.frame_duration_ms:g} ms frames but the model uses frame_duration_ms="
+            f"{model_config.frame_duration_ms:g}; use hop_length="
+            f"{round(model_config.frame_duration_ms * data_config.sample_rate / 1000)}"
+        )
+    if data_config.n_mels != model_config.n_mels:
+        raise ConfigError(
+            f"DataConfig.n_mels={data_config.n_mels} but the model expects n_mels={model_config.n_mels}"
+        )
+
+
+__all__ = [
+    "AST_CONFIG_KEYS", "AUDIOSET_MEAN", "AUDIOSET_STD", "ENCODER_SIZES", "DataConfig",
+    "InferenceConfig", "ModelConfig", "TrainingConfig", "check_compatible", "config_from_dict",
+    "config_to_dict",
+]

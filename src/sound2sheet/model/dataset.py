@@ -1,0 +1,277 @@
+"""Training data: (audio, MIDI) pairs from a dataset directory's manifests -> (mel, piano roll).
+
+Log-mel spectrograms are computed once per audio file and cached as float16 ``.npy``
+(``[frames, n_mels]``, memory-mapped when read) under ``<dataset_dir>/.cache`` or
+``DataConfig.cache_dir``; the cache key covers the file's path, size and mtime and every
+feature setting, so changed audio or features never reuse stale spectrograms.
+
+Training crops are deterministic functions of ``(seed, epoch, index)`` (see
+:class:`EpochSampler`), which is what lets a resumed run continue exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from sound2sheet.core.audio import AudioProcessor
+from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, resolve_inside
+from sound2sheet.errors import DatasetError
+from sound2sheet.fileio import atomic_write
+from sound2sheet.labels import notes_to_rolls
+from sound2sheet.midi import read_midi_notes
+from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
+from sound2sheet.notes import NoteEvent
+
+log = logging.getLogger(__name__)
+
+_FEATURE_KEYS = ("sample_rate", "n_mels", "hop_length", "win_length", "n_fft", "f_min", "f_max",
+                 "preemphasis", "normalize", "norm_mean", "norm_std")
+
+
+class MelCache:
+    """Computes each audio file's normalised log-mel once and serves it memory-mapped."""
+
+    def __init__(self, data_config: DataConfig) -> None:
+        self.processor = AudioProcessor.from_config(data_config)
+        features = {k: getattr(data_config, k) for k in _FEATURE_KEYS}
+        self.feature_key = hashlib.sha1(json.dumps(features, sort_keys=True).encode()).hexdigest()[:10]
+        root = Path(data_config.cache_dir) if data_config.cache_dir else Path(data_config.dataset_dir) / ".cache"
+        self.dir = root / f"mel-{self.feature_key}"
+
+    def path_for(self, audio_path: Path) -> Path:
+        st = audio_path.stat()
+        key = hashlib.sha1(f"{audio_path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        return self.dir / f"{audio_path.stem}-{key}.npy"
+
+    def ensure(self, audio_path: Path) -> Path:
+        """Cache file for ``audio_path``, computing it if needed."""
+        path = self.path_for(audio_path)
+        if not path.exists():
+            mel = self.processor.to_mel_spectrogram(self.processor.load_audio(audio_path))
+            data = np.ascontiguousarray(mel.T.astype(np.float16))
+
+            def write(tmp: str) -> None:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, data)
+
+            atomic_write(path, write)
+        return path
+
+    @staticmethod
+    def load(path: Path) -> np.ndarray:
+        """``[frames, n_mels]`` float16, memory-mapped."""
+        return np.load(path, mmap_mode="r")
+
+
+class PianoDataset(Dataset):
+    """(mel, piano-roll) items from one split of a dataset directory.
+
+    Each item is a dict: ``mel`` float32 ``[n_mels, frames]``, ``piano_roll`` /
+    ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``audio_path`` str,
+    ``n_frames`` (frames of real audio; the rest is padding) and ``start_frame``.
+
+    With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
+    if shorter than a quarter, is dropped); with ``random_crops`` and a key ``(index, epoch)``
+    the segment start is jittered by up to half a crop, reproducibly. Without
+    ``crop_frames`` an item is a whole file.
+    """
+
+    def __init__(
+        self,
+        data_config: DataConfig,
+        split: str = "train",
+        crop_frames: int | None = None,
+        random_crops: bool = False,
+        seed: int = 0,
+        items: Sequence[ManifestItem] | None = None,
+        min_pitch: int = 21,
+        num_keys: int = 88,
+        progress: bool = False,
+    ) -> None:
+        self.config = data_config
+        self.dataset_dir = Path(data_config.dataset_dir)
+        self.split = split
+        self.items = list(items) if items is not None else read_manifest(self.dataset_dir, split)
+        missing = check_files(self.dataset_dir, self.items)
+        if missing:
+            more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+            raise DatasetError(f"{split} manifest of {self.dataset_dir} names missing files: {', '.join(missing[:3])}{more}")
+        self.crop_frames = crop_frames
+        self.random_crops = random_crops
+        self.seed = seed
+        self.min_pitch, self.num_keys = min_pitch, num_keys
+        self.cache = MelCache(data_config)
+        self.padding_value = self.cache.processor.padding_value
+        self.mel_paths: list[Path] = []
+        self.lengths: list[int] = []
+        iterator = self.items
+        if progress and self.items:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(self.items, desc=f"mel cache ({split})", unit="file")
+        for item in iterator:
+            path = self.cache.ensure(self.audio_path(item))
+            self.mel_paths.append(path)
+            self.lengths.append(int(MelCache.load(path).shape[0]))
+        self.segments: list[tuple[int, int]] = []
+        for i, n in enumerate(self.lengths):
+            if crop_frames:
+                starts = range(0, max(1, n - crop_frames // 4), crop_frames)
+                self.segments.extend((i, s) for s in starts)
+            else:
+                self.segments.append((i, 0))
+        self._notes: dict[int, list[NoteEvent]] = {}
+
+    def audio_path(self, item: ManifestItem) -> Path:
+        return resolve_inside(self.dataset_dir, item.audio)
+
+    def notes(self, item_index: int) -> list[NoteEvent]:
+        """Ground-truth notes of item ``item_index`` (pedal-extended if configured)."""
+        if item_index not in self._notes:
+            midi = resolve_inside(self.dataset_dir, self.items[item_index].midi)
+            self._notes[item_index] = read_midi_notes(midi, sustain_pedal=self.config.sustain_pedal)
+        return self._notes[item_index]
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.lengths) * self.config.hop_s
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        index, epoch = (key if isinstance(key, tuple) else (key, None))
+        item_index, start = self.segments[index]
+        n_total = self.lengths[item_index]
+        length = self.crop_frames or n_total
+        if self.crop_frames and self.random_crops and epoch is not None:
+            rng = np.random.default_rng([self.seed, epoch, index])
+            start += int(rng.integers(-(length // 2), length // 2 + 1))
+        start = int(np.clip(start, 0, max(0, n_total - length)))
+        mel_all = MelCache.load(self.mel_paths[item_index])
+        valid = max(0, min(length, n_total - start))
+        mel = np.full((length, mel_all.shape[1]), self.padding_value, dtype=np.float32)
+        mel[:valid] = mel_all[start:start + valid]
+        rolls = notes_to_rolls(
+            self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
+            num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
+        )
+        for roll in (rolls.frame, rolls.onset, rolls.velocity):
+            roll[valid:] = 0.0
+        return {
+            "mel": torch.from_numpy(mel.T.copy()),
+            "piano_roll": torch.from_numpy(rolls.frame),
+            "onset_roll": torch.from_numpy(rolls.onset),
+            "velocity_roll": torch.from_numpy(rolls.velocity),
+            "audio_path": str(self.audio_path(self.items[item_index])),
+            "n_frames": valid,
+            "start_frame": start,
+        }
+
+
+class EpochSampler(Sampler):
+    """Yields ``(index, epoch)`` keys: a permutation seeded by ``(seed, epoch)``, sharded across
+    ``world_size`` ranks, starting ``start`` items in (to resume mid-epoch)."""
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def _shard(self) -> np.ndarray:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        per_rank = -(-self.n // self.world_size)
+        if self.n and per_rank * self.world_size > self.n:  # pad by wrapping so every rank gets as many
+            order = np.concatenate([order, order[: per_rank * self.world_size - self.n]])
+        return order[self.rank::self.world_size]
+
+    def epoch_length(self) -> int:
+        """Items this rank sees in a whole epoch, whatever ``start`` is."""
+        return len(self._shard())
+
+    def __iter__(self):
+        for i in self._shard()[self.start:]:
+            yield (int(i), self.epoch)
+
+    def __len__(self) -> int:
+        return max(0, len(self._shard()) - self.start)
+
+
+def collate_batch(items: list[dict[str, Any]], padding_value: float = 0.0) -> dict[str, Any]:
+    """Stack items, padding to the longest (mel with ``padding_value``, labels with 0)."""
+    longest = max(it["mel"].shape[1] for it in items)
+    out: dict[str, Any] = {}
+    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll"):
+        tensors = []
+        for it in items:
+            t = it[key]
+            pad = longest - (t.shape[1] if key == "mel" else t.shape[0])
+            if pad:
+                if key == "mel":
+                    t = torch.nn.functional.pad(t, (0, pad), value=padding_value)
+                else:
+                    t = torch.nn.functional.pad(t, (0, 0, 0, pad))
+            tensors.append(t)
+        out[key] = torch.stack(tensors)
+    out["n_frames"] = torch.tensor([it["n_frames"] for it in items])
+    out["start_frame"] = torch.tensor([it["start_frame"] for it in items])
+    out["audio_path"] = [it["audio_path"] for it in items]
+    return out
+
+
+class _Collate:
+    """Picklable collate function bound to a padding value (for worker processes)."""
+
+    def __init__(self, padding_value: float) -> None:
+        self.padding_value = padding_value
+
+    def __call__(self, items):
+        return collate_batch(items, self.padding_value)
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def create_dataloaders(
+    data_config: DataConfig, model_config: ModelConfig, training_config: TrainingConfig
+) -> tuple[DataLoader, DataLoader | None, DataLoader | None]:
+    """``(train, val, test)`` loaders for ``data_config.dataset_dir``.
+
+    Train yields random crops of ``crop_seconds`` in batches of ``batch_size``; val and test
+    yield whole files one at a time (None when that split's manifest is absent or empty).
+    """
+    check_compatible(data_config, model_config)
+    dataset_dir = Path(data_config.dataset_dir)
+    if not dataset_dir.is_dir():
+        raise DatasetError(f"dataset directory not found: {dataset_dir}")
+    rank, world = _dist_rank_world()
+    common = dict(min_pitch=model_config.min_midi_note, num_keys=model_config.num_piano_keys, progress=training_config.progress and rank == 0)
+    train_ds = PianoDataset(data_config, "train", crop_frames=data_config.crop_frames, random_crops=True, seed=training_config.seed, **common)
+    if len(train_ds) == 0:
+        raise DatasetError(f"no training items: {dataset_dir / 'train.jsonl'} is missing or empty")
+    use_cuda = training_config.device.startswith("cuda") or (training_config.device == "auto" and torch.cuda.is_available())
+    loader_args = dict(
+        collate_fn=_Collate(train_ds.padding_value), num_workers=training_config.num_workers,
+        pin_memory=use_cuda, persistent_workers=training_config.num_workers > 0,
+    )
+    sampler = EpochSampler(len(train_ds), seed=training_config.seed, shuffle=True, rank=rank, world_size=world)
+    train = DataLoader(train_ds, batch_size=training_config.batch_size, sampler=sampler, **loader_args)
+    loaders: list[DataLoader | None] = []
+    for split in ("val", "test"):
+        ds = PianoDataset(data_config, split, **common)
+        loaders.append(DataLoader(ds, batch_size=1, shuffle=False, **loader_args) if len(ds) else None)
+    return train, loaders[0], loaders[1]

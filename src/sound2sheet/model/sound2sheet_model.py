@@ -1,0 +1,125 @@
+"""Sound2SheetModel: mel spectrogram -> AST features (+ per-frame mel skip) -> piano-roll logits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sound2sheet.decoding import binarize, decode_notes
+from sound2sheet.model.classifier import PianoRollClassifier
+from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig
+from sound2sheet.model.encoder import ASTWrapper
+from sound2sheet.notes import NoteEvent
+
+
+def as_mel_batch(mel: Any) -> torch.Tensor:
+    """Accept ``[n_mels, frames]`` or ``[batch, n_mels, frames]`` (numpy or torch) -> float32 3-D tensor."""
+    t = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel).float()
+    if t.ndim == 2:
+        t = t.unsqueeze(0)
+    if t.ndim != 3:
+        raise ValueError(f"mel must be [n_mels, frames] or [batch, n_mels, frames], got shape {tuple(t.shape)}")
+    return t
+
+
+class Sound2SheetModel(nn.Module):
+    """AST encoder + classifier head for frame-level piano transcription.
+
+    ``forward`` returns the frame logits ``[batch, frames, 88]``; :meth:`forward_heads` returns
+    every head (``frame``, and ``onset``/``velocity`` when enabled). Output frame ``f`` is
+    input frame ``f``: the time contract of :mod:`sound2sheet.timing` holds end to end.
+    """
+
+    def __init__(self, config: ModelConfig, freeze_encoder: bool | None = None, encoder_config: dict | None = None) -> None:
+        super().__init__()
+        self.config = config
+        freeze = config.freeze_encoder if freeze_encoder is None else freeze_encoder
+        self.encoder = ASTWrapper(config, freeze=freeze, encoder_config=encoder_config)
+        self.skip: nn.Module | None = None
+        in_dim = self.encoder.hidden_size
+        if config.mel_skip_dim > 0:
+            self.skip = nn.Conv1d(config.n_mels, config.mel_skip_dim, kernel_size=3, padding=1)
+            in_dim += config.mel_skip_dim
+        heads = ("frame",) + (("onset",) if config.onset_head else ()) + (("velocity",) if config.velocity_head else ())
+        self.classifier = PianoRollClassifier(in_dim, config, heads)
+        # Set by from_pretrained: the features and decoding the weights were trained with.
+        self.data_config: DataConfig | None = None
+        self.inference_config: InferenceConfig | None = None
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return self.classifier.heads
+
+    def forward_heads(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``mel [batch, n_mels, frames] -> {head: logits [batch, frames, num_keys]}``."""
+        features = self.encoder(mel)
+        if self.skip is not None:
+            features = torch.cat([features, self.skip(mel).transpose(1, 2)], dim=-1)
+        return self.classifier(features)
+
+    def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
+        """``mel [batch, n_mels, frames] -> frame logits [batch, frames, num_keys]``, or the
+        dict of :meth:`forward_heads` with ``return_all_heads`` (what the Trainer uses, so
+        DistributedDataParallel sees every head)."""
+        heads = self.forward_heads(mel)
+        return heads if return_all_heads else heads["frame"]
+
+    @torch.no_grad()
+    def probabilities(self, mel: Any) -> dict[str, np.ndarray]:
+        """Sigmoid of every head as numpy ``[batch, frames, num_keys]``, in eval mode."""
+        was_training = self.training
+        self.eval()
+        try:
+            device = next(self.parameters()).device
+            logits = self.forward_heads(as_mel_batch(mel).to(device))
+        finally:
+            self.train(was_training)
+        return {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in logits.items()}
+
+    def decode(self, probs: dict[str, np.ndarray], inference_config: InferenceConfig | None = None) -> list[list[NoteEvent]]:
+        """Note events per batch item from :meth:`probabilities` output."""
+        cfg = inference_config or self.inference_config or InferenceConfig()
+        use_onsets = cfg.use_onsets and "onset" in probs
+        out = []
+        for b in range(probs["frame"].shape[0]):
+            out.append(
+                decode_notes(
+                    probs["frame"][b],
+                    probs["onset"][b] if use_onsets else None,
+                    probs["velocity"][b] if "velocity" in probs else None,
+                    hop_s=self.config.hop_s,
+                    frame_threshold=cfg.classification_threshold,
+                    onset_threshold=cfg.onset_threshold,
+                    median_filter_size=cfg.median_filter_size if cfg.use_median_filter else 1,
+                    min_duration_s=cfg.min_note_duration_ms / 1000.0,
+                    min_pitch=self.config.min_midi_note,
+                )
+            )
+        return out
+
+    def predict(self, mel: Any, inference_config: InferenceConfig | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
+        """Transcribe mel spectrograms.
+
+        Returns:
+            ``piano_roll``: binary float tensor ``[batch, frames, num_keys]`` (thresholded and,
+            if configured, median-filtered frame probabilities), and ``events[b]``: a list of
+            ``{pitch, onset_time_ms, offset_time_ms[, velocity, confidence]}`` dicts.
+        """
+        cfg = inference_config or self.inference_config or InferenceConfig()
+        probs = self.probabilities(mel)
+        size = cfg.median_filter_size if cfg.use_median_filter else 1
+        roll = np.stack([binarize(p, cfg.classification_threshold, size) for p in probs["frame"]])
+        notes = self.decode(probs, cfg)
+        return torch.from_numpy(roll.astype(np.float32)), [[n.to_dict() for n in item] for item in notes]
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Sound2SheetModel":
+        """Load a checkpoint written by :class:`~sound2sheet.model.Trainer` (or a directory
+        holding ``best_model.pt``), in eval mode, with its data and inference configs attached."""
+        from sound2sheet.model.checkpoint import model_from_checkpoint
+
+        return model_from_checkpoint(path, map_location=map_location)

@@ -1,0 +1,408 @@
+"""Training loop: BCE on piano rolls, latest/best checkpoints, exact resume.
+
+Resuming is exact because everything random is either restored or derived: model init and
+optimizer state come from ``last.pt``; dropout draws from the restored torch RNG; crops and
+their order are functions of ``(seed, epoch, index)`` (:class:`~sound2sheet.model.dataset.EpochSampler`);
+and creating a DataLoader iterator is kept from consuming the global RNG. ``last.pt`` is
+written every epoch (and every ``save_every_steps`` steps), so a killed run loses at most that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sound2sheet.decoding import decode_notes
+from sound2sheet.errors import CheckpointError, ConfigError
+from sound2sheet.fileio import atomic_write_json
+from sound2sheet.metrics import frame_counts, frame_scores, note_scores
+from sound2sheet.model.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, load_model_weights, save_checkpoint
+from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, TrainingConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0  # the epoch in progress, or the next to start
+    step: int = 0  # optimizer steps taken
+    batch_in_epoch: int = 0  # batches of ``epoch`` already trained
+    loss_sum: float = 0.0  # running train loss of ``epoch``
+    loss_count: int = 0
+    best_value: float | None = None
+    best_epoch: int = -1
+    stale_epochs: int = 0
+    finished: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class WarmupSchedule:
+    """LR multiplier: linear warm-up, then cosine/linear decay to ``min_ratio`` or constant.
+
+    A plain callable object so ``LambdaLR.state_dict()`` stores its fields, not code.
+    """
+
+    def __init__(self, warmup: int, total: int, kind: str, min_ratio: float) -> None:
+        self.warmup, self.total, self.kind, self.min_ratio = warmup, total, kind, min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if self.kind == "constant":
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        if self.kind == "linear":
+            return 1.0 - (1.0 - self.min_ratio) * progress
+        return self.min_ratio + (1.0 - self.min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name!r} requested but CUDA is not available")
+    return device
+
+
+@contextlib.contextmanager
+def _rng_preserved() -> Iterator[None]:
+    """Run a block without disturbing the global torch RNG (DataLoader iterators draw a seed)."""
+    state = torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_rng_state(state)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def reference_notes_from_labels(batch: dict[str, Any], b: int, hop_s: float, min_pitch: int):
+    """The notes a batch item's labels encode (onset roll separates re-struck keys)."""
+    n = int(batch["n_frames"][b])
+    roll = batch["piano_roll"][b, :n].cpu().numpy()
+    onset = batch["onset_roll"][b, :n].cpu().numpy() if "onset_roll" in batch else None
+    vel = batch["velocity_roll"][b, :n].cpu().numpy() if "velocity_roll" in batch else None
+    return decode_notes(
+        roll, onset, vel, hop_s=hop_s, frame_threshold=0.5, onset_threshold=0.5,
+        median_filter_size=1, min_duration_s=0.0, min_pitch=min_pitch,
+    )
+
+
+class Trainer:
+    """Trains a :class:`~sound2sheet.model.Sound2SheetModel`.
+
+    ``train()`` returns the history: one dict per epoch with ``train_loss``, ``val_loss``,
+    ``val_frame_precision/recall/f1/accuracy``, ``val_note_onset_f1`` and more. Writes
+    ``last.pt`` (everything needed to resume), ``best_model.pt`` (by
+    ``training_config.best_metric``) and ``history.json`` into ``checkpoint_dir``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_loader: DataLoader,
+        val_loader: DataLoader | None,
+        model_config: ModelConfig,
+        training_config: TrainingConfig,
+        data_config: DataConfig | None = None,
+        inference_config: InferenceConfig | None = None,
+    ) -> None:
+        self.model_config = model_config
+        self.config = training_config
+        self.data_config = data_config if data_config is not None else getattr(train_loader.dataset, "config", None)
+        self.inference_config = inference_config or InferenceConfig(classification_threshold=model_config.classification_threshold)
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.device = resolve_device(training_config.device)
+        torch.manual_seed(training_config.seed)
+        random.seed(training_config.seed)
+        self.model = model.to(self.device)
+        self.checkpoint_dir = Path(training_config.checkpoint_dir)
+        self.is_main = not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
+        if training_config.init_from:
+            ckpt = load_checkpoint(training_config.init_from)
+            load_model_weights(self.model, ckpt["model_state_dict"], source=f"init_from={training_config.init_from}")
+
+        decay, no_decay = [], []
+        for p in self.model.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": training_config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=training_config.learning_rate,
+        )
+        total = self.total_steps()
+        warmup = max(1, min(training_config.warmup_steps, total // 10))  # never more than 10 % of the run
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, WarmupSchedule(warmup, total, training_config.lr_schedule, training_config.min_lr_ratio)
+        )
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16)
+        self.bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.pos_weight))
+        self.onset_bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.onset_pos_weight))
+        self.state = TrainState()
+        resume = training_config.resume_from
+        if resume == "auto":
+            resume = str(self.checkpoint_dir / LAST_NAME) if (self.checkpoint_dir / LAST_NAME).exists() else None
+        if resume:
+            self.load_state(resume)
+
+    # ------------------------------------------------------------------ setup
+    def steps_per_epoch(self) -> int:
+        """Batches in a whole epoch, capped by ``steps_per_epoch``."""
+        sampler = self.train_loader.sampler
+        if hasattr(sampler, "epoch_length") and self.train_loader.batch_size:
+            batches = math.ceil(sampler.epoch_length() / self.train_loader.batch_size)
+        else:
+            batches = len(self.train_loader)
+        return min(batches, self.config.steps_per_epoch or batches)
+
+    @property
+    def core(self) -> nn.Module:
+        """The model itself, unwrapped from DistributedDataParallel."""
+        return self.model.module if hasattr(self.model, "module") else self.model
+
+    def total_steps(self) -> int:
+        return self.config.max_steps or self.config.num_epochs * max(1, self.steps_per_epoch())
+
+    def _pos_weight(self, value: float | None) -> torch.Tensor | None:
+        if value is None:
+            return None
+        return torch.full((self.model_config.num_piano_keys,), float(value), device=self.device)
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        if not self.config.use_mixed_precision:
+            return None
+        if self.device.type == "cpu":
+            return torch.bfloat16
+        if self.config.amp_dtype == "fp16":
+            return torch.float16
+        if self.config.amp_dtype == "bf16" or torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float16
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(self, heads: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        """Frame BCE + weighted onset BCE + weighted masked velocity MSE."""
+        target = batch["piano_roll"]
+        parts = {"frame": self.bce(heads["frame"].float(), target)}
+        if "onset" in heads:
+            parts["onset"] = self.onset_bce(heads["onset"].float(), batch["onset_roll"]) * self.config.onset_loss_weight
+        if "velocity" in heads:
+            mask = batch["onset_roll"]
+            err = (torch.sigmoid(heads["velocity"].float()) - batch["velocity_roll"]) ** 2
+            parts["velocity"] = (err * mask).sum() / mask.sum().clamp(min=1.0) * self.config.velocity_loss_weight
+        total = sum(parts.values())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> list[dict[str, Any]]:
+        st, cfg = self.state, self.config
+        if self.is_main:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        while st.epoch < cfg.num_epochs and not st.finished:
+            started = time.perf_counter()
+            self._train_epoch()
+            entry: dict[str, Any] = {
+                "epoch": st.epoch + 1,
+                "step": st.step,
+                "train_loss": st.loss_sum / max(1, st.loss_count),
+                "lr": self.scheduler.get_last_lr()[0],
+            }
+            if self.val_loader is not None:
+                entry.update({f"val_{k}": v for k, v in self.evaluate(self.val_loader).items()})
+            entry["epoch_time_s"] = time.perf_counter() - started
+            st.history.append(entry)
+            improved = self._update_best(entry)
+            st.epoch += 1
+            st.batch_in_epoch, st.loss_sum, st.loss_count = 0, 0.0, 0
+            if cfg.max_steps is not None and st.step >= cfg.max_steps:
+                st.finished = True
+            if cfg.early_stopping_patience and st.stale_epochs >= cfg.early_stopping_patience:
+                log.info("early stopping: no improvement in %s for %d epochs", cfg.best_metric_key, st.stale_epochs)
+                st.finished = True
+            if self.is_main:
+                if improved:
+                    self.save(self.checkpoint_dir / BEST_NAME, full=False)
+                self.save(self.checkpoint_dir / LAST_NAME)
+                atomic_write_json(self.checkpoint_dir / "history.json", st.history)
+            log.info("epoch %d: %s", entry["epoch"], ", ".join(f"{k}={v:.4g}" for k, v in entry.items() if isinstance(v, float)))
+        return st.history
+
+    def _train_epoch(self) -> None:
+        st, cfg = self.state, self.config
+        sampler = self.train_loader.sampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(st.epoch, start=st.batch_in_epoch * cfg.batch_size)
+        elif st.batch_in_epoch:
+            log.warning("this train loader cannot skip to batch %d; the resumed epoch restarts", st.batch_in_epoch)
+        limit = self.steps_per_epoch()
+        self.model.train()
+        with _rng_preserved():
+            batches = iter(self.train_loader)
+        progress = None
+        if cfg.progress and self.is_main:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=limit, initial=st.batch_in_epoch, desc=f"epoch {st.epoch + 1}/{cfg.num_epochs}", unit="batch", leave=False)
+        try:
+            while st.batch_in_epoch < limit:
+                if cfg.max_steps is not None and st.step >= cfg.max_steps:
+                    break
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                loss = self.train_step(batch)
+                st.loss_sum += loss
+                st.loss_count += 1
+                st.batch_in_epoch += 1
+                if progress is not None:
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{st.loss_sum / st.loss_count:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                if cfg.log_every_steps and st.step % cfg.log_every_steps == 0:
+                    log.info("step %d loss %.4f", st.step, st.loss_sum / st.loss_count)
+                if cfg.save_every_steps and st.step % cfg.save_every_steps == 0 and self.is_main:
+                    self.save(self.checkpoint_dir / LAST_NAME)
+        finally:
+            if progress is not None:
+                progress.close()
+
+    def train_step(self, batch: dict[str, Any]) -> float:
+        """One optimizer step; returns the batch loss."""
+        batch = self._to_device(batch)
+        with self.autocast():
+            heads = self.model(batch["mel"], return_all_heads=True)
+        loss, _ = self.compute_loss(heads, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.state.step += 1
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def evaluate(self, loader: DataLoader) -> dict[str, float]:
+        """Loss, frame scores and mean per-file note scores on whole files."""
+        core = self.core
+        was_training = core.training
+        core.eval()
+        hop_s, min_pitch = self.model_config.hop_s, self.model_config.min_midi_note
+        loss_sum, n_batches = 0.0, 0
+        counts = np.zeros(4, dtype=np.int64)
+        per_file: list[dict[str, float]] = []
+        with _rng_preserved():
+            batches = iter(loader)
+        for batch in batches:
+            batch = self._to_device(batch)
+            with self.autocast():
+                heads = core.forward_heads(batch["mel"])
+            loss, _ = self.compute_loss(heads, batch)
+            loss_sum += float(loss)
+            n_batches += 1
+            probs = {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in heads.items()}
+            estimates = core.decode(probs, self.inference_config)
+            for b in range(batch["mel"].shape[0]):
+                n = int(batch["n_frames"][b])
+                predicted = probs["frame"][b, :n] >= self.inference_config.classification_threshold
+                counts += frame_counts(predicted, batch["piano_roll"][b, :n].cpu().numpy() >= 0.5)
+                reference = reference_notes_from_labels(batch, b, hop_s, min_pitch)
+                estimate = [note for note in estimates[b] if note.onset < n * hop_s]
+                per_file.append(note_scores(reference, estimate))
+        core.train(was_training)
+        out = {"loss": loss_sum / max(1, n_batches), **frame_scores(counts)}
+        if per_file:
+            for key in per_file[0]:
+                values = [scores[key] for scores in per_file if key in scores]
+                out[key] = float(np.mean(values))
+        return out
+
+    def _update_best(self, entry: dict[str, Any]) -> bool:
+        st, cfg = self.state, self.config
+        key = cfg.best_metric_key if self.val_loader is not None else "train_loss"
+        mode = cfg.best_metric_mode if self.val_loader is not None else "min"
+        if key not in entry:
+            raise ConfigError(f"best_metric {cfg.best_metric!r} is not a validation metric; have {sorted(entry)}")
+        value = float(entry[key])
+        better = st.best_value is None or (value > st.best_value if mode == "max" else value < st.best_value)
+        if better:
+            st.best_value, st.best_epoch, st.stale_epochs = value, entry["epoch"], 0
+        else:
+            st.stale_epochs += 1
+        return better
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_payload(self, full: bool = True) -> dict[str, Any]:
+        core = self.core
+        payload: dict[str, Any] = {
+            "model_state_dict": core.state_dict(),
+            "model_config": self.model_config.to_dict(),
+            "encoder_config": core.encoder.encoder_config(),
+            "data_config": self.data_config.to_dict() if self.data_config is not None else None,
+            "inference_config": self.inference_config.to_dict(),
+            "training_config": self.config.to_dict(),
+            "train_state": asdict(self.state),
+        }
+        if full:
+            payload.update(
+                optimizer_state_dict=self.optimizer.state_dict(),
+                scheduler_state_dict=self.scheduler.state_dict(),
+                scaler_state_dict=self.scaler.state_dict(),
+                rng_state=_rng_state(),
+            )
+        return payload
+
+    def save(self, path: str | Path, full: bool = True) -> Path:
+        return save_checkpoint(path, self.checkpoint_payload(full))
+
+    def load_state(self, path: str | Path) -> None:
+        """Restore model, optimizer, scheduler, scaler, RNG and progress from a ``last.pt``."""
+        ckpt = load_checkpoint(path, map_location=self.device)
+        if "optimizer_state_dict" not in ckpt or "train_state" not in ckpt:
+            raise CheckpointError(f"{path} has no optimizer/train state to resume from (use init_from for weights only)")
+        load_model_weights(self.core, ckpt["model_state_dict"], source=str(path))
+        self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
+        self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
+        if ckpt.get("scaler_state_dict"):
+            self.scaler.load_state_dict(ckpt["scaler_state_dict"])
+        self.state = TrainState(**ckpt["train_state"])
+        if "rng_state" in ckpt:
+            _set_rng_state(ckpt["rng_state"])
+        log.info("resumed from %s at epoch %d, step %d", path, self.state.epoch + 1, self.state.step)

@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny configs and small synthesized datasets (no network, no soundfont)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.data.manifest import write_manifest
+from sound2sheet.data.synthetic import write_example
+from sound2sheet.model import DataConfig, ModelConfig, TrainingConfig
+from sound2sheet.notes import NoteEvent
+
+torch.set_num_threads(2)
+
+
+def tiny_model_config(**overrides) -> ModelConfig:
+    """A from-scratch model small enough to train in seconds on a CPU."""
+    kw = dict(pretrained=False, encoder_size="tiny", classifier_hidden_dim=128, mel_skip_dim=64, dropout=0.0)
+    kw.update(overrides)
+    return ModelConfig(**kw)
+
+
+def training_config(checkpoint_dir: Path, **overrides) -> TrainingConfig:
+    kw = dict(
+        learning_rate=2e-3, batch_size=4, num_epochs=2, use_mixed_precision=False, progress=False,
+        checkpoint_dir=str(checkpoint_dir), warmup_steps=10, log_every_steps=0, early_stopping_patience=0,
+    )
+    kw.update(overrides)
+    return TrainingConfig(**kw)
+
+
+def isolated_notes(onsets: list[float], pitches: list[int], length: float = 0.4, velocity: int = 90) -> list[NoteEvent]:
+    return [NoteEvent(p, t, t + length, velocity) for t, p in zip(onsets, pitches)]
+
+
+def write_dataset(root: Path, splits: dict[str, list[tuple[str, list[NoteEvent], float]]]) -> Path:
+    """``splits[split] = [(name, notes, duration), ...]`` -> dataset directory with manifests."""
+    for split, clips in splits.items():
+        items = [write_example(root, name, notes, duration, seed=i) for i, (name, notes, duration) in enumerate(clips)]
+        write_manifest(root, split, items)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    """Six short training clips and one validation clip of random notes."""
+    from sound2sheet.data.synth import random_notes
+
+    rng = np.random.default_rng(1)
+    root = tmp_path_factory.mktemp("small_dataset")
+    train = [(f"train_{i}", random_notes(rng, 3.0, (48, 84), 3.0), 3.0) for i in range(6)]
+    val = [("val_0", random_notes(rng, 3.0, (48, 84), 3.0), 3.0)]
+    return write_dataset(root, {"train": train, "val": val})
+
+
+@pytest.fixture
+def data_config(small_dataset) -> DataConfig:
+    return DataConfig(dataset_dir=small_dataset, crop_seconds=1.28)

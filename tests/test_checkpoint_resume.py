@@ -1,0 +1,97 @@
+import json
+
+import pytest
+import torch
+
+from sound2sheet.errors import CheckpointError
+from sound2sheet.model import Sound2SheetModel, Trainer
+from sound2sheet.model.checkpoint import load_checkpoint, load_model_weights
+from sound2sheet.model.dataset import create_dataloaders
+from tests.conftest import tiny_model_config, training_config
+
+
+class Interrupted(Exception):
+    pass
+
+
+class KilledTrainer(Trainer):
+    """Dies before optimizer step ``kill_at + 1``, like a SIGKILL between steps."""
+
+    kill_at = 7
+
+    def train_step(self, batch):
+        if self.state.step == self.kill_at:
+            raise Interrupted
+        return super().train_step(batch)
+
+
+def _run(data_config, ckdir, trainer_cls=Trainer, **overrides):
+    mc = tiny_model_config(dropout=0.1)  # dropout: the RNG state must be restored too
+    tc = training_config(ckdir, **{"num_epochs": 3, "save_every_steps": 1, **overrides})
+    train, val, _ = create_dataloaders(data_config, mc, tc)
+    torch.manual_seed(123)
+    model = Sound2SheetModel(mc)
+    trainer = trainer_cls(model, train, val, mc, tc, data_config)
+    return trainer, model
+
+
+def test_resume_mid_epoch_matches_never_stopping(data_config, tmp_path):
+    straight, model_a = _run(data_config, tmp_path / "a")
+    history_a = straight.train()
+    assert straight.state.step == 15  # 18 crops / batch 4 = 5 steps x 3 epochs
+
+    killed, _ = _run(data_config, tmp_path / "b", KilledTrainer)
+    with pytest.raises(Interrupted):
+        killed.train()
+    saved = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert saved["train_state"]["step"] == 7 and saved["train_state"]["batch_in_epoch"] == 2
+
+    resumed, model_c = _run(data_config, tmp_path / "b", resume_from="auto")
+    assert resumed.state.step == 7
+    history_c = resumed.train()
+    for (name, a), (_, c) in zip(model_a.state_dict().items(), model_c.state_dict().items()):
+        assert torch.equal(a, c), name
+    assert [h["train_loss"] for h in history_c] == pytest.approx([h["train_loss"] for h in history_a], abs=1e-6)
+    assert [h["val_loss"] for h in history_c] == pytest.approx([h["val_loss"] for h in history_a], abs=1e-6)
+
+
+def test_checkpoints_are_plain_and_round_trip(data_config, tmp_path):
+    trainer, model = _run(data_config, tmp_path, save_every_steps=0, num_epochs=1)
+    history = trainer.train()
+    for name in ("best_model.pt", "last.pt"):
+        ckpt = torch.load(tmp_path / name, weights_only=True)
+        assert set(ckpt) >= {"model_state_dict", "model_config", "data_config", "encoder_config", "train_state"}
+        assert isinstance(ckpt["model_config"], dict) and ckpt["model_config"]["encoder_size"] == "tiny"
+    assert {"optimizer_state_dict", "scheduler_state_dict", "rng_state"} <= set(torch.load(tmp_path / "last.pt", weights_only=True))
+    assert json.loads((tmp_path / "history.json").read_text())[0]["train_loss"] == pytest.approx(history[0]["train_loss"])
+    assert {"val_frame_precision", "val_frame_recall", "val_frame_f1", "val_frame_accuracy", "val_note_onset_f1"} <= set(history[0])
+
+    loaded = Sound2SheetModel.from_pretrained(tmp_path / "last.pt")
+    assert loaded.data_config.crop_seconds == data_config.crop_seconds and not loaded.training
+    mel = torch.randn(1, 128, 300)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(mel), model(mel))
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(junk)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a Sound2Sheet checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    small = Sound2SheetModel(tiny_model_config())
+    wide = Sound2SheetModel(tiny_model_config(classifier_hidden_dim=64))
+    with pytest.raises(CheckpointError, match="does not fit this model configuration"):
+        load_model_weights(wide, small.state_dict())
+
+
+def test_mixed_precision_step_runs_on_cpu(data_config, tmp_path):
+    trainer, _ = _run(data_config, tmp_path, num_epochs=1, use_mixed_precision=True, steps_per_epoch=2)
+    assert trainer.amp_dtype == torch.bfloat16
+    history = trainer.train()
+    assert torch.isfinite(torch.tensor(history[0]["train_loss"]))

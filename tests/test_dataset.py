@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.errors import DatasetError
+from sound2sheet.model import DataConfig, TrainingConfig
+from sound2sheet.model.dataset import EpochSampler, PianoDataset, create_dataloaders
+from tests.conftest import tiny_model_config
+
+
+def test_items_have_the_documented_shapes(data_config):
+    ds = PianoDataset(data_config, "train", crop_frames=128, random_crops=True, seed=0)
+    item = ds[(0, 0)]
+    assert item["mel"].shape == (128, 128) and item["mel"].dtype == torch.float32
+    for key in ("piano_roll", "onset_roll", "velocity_roll"):
+        assert item[key].shape == (128, 88)
+    assert item["audio_path"].endswith(".flac")
+    whole = PianoDataset(data_config, "val")
+    assert len(whole) == 1 and whole[0]["mel"].shape == (128, 298)  # 3 s -> 298 Kaldi frames
+
+
+def test_crop_labels_and_mels_are_rows_of_the_whole_file(data_config):
+    whole = PianoDataset(data_config, "train")
+    crops = PianoDataset(data_config, "train", crop_frames=100, random_crops=True, seed=5)
+    for key in [(i, 3) for i in range(len(crops))]:
+        item = crops[key]
+        full = whole[next(j for j, it in enumerate(whole.items) if item["audio_path"].endswith(it.audio))]
+        s, n = item["start_frame"], item["n_frames"]
+        torch.testing.assert_close(item["mel"][:, :n], full["mel"][:, s:s + n])
+        torch.testing.assert_close(item["piano_roll"][:n], full["piano_roll"][s:s + n])
+        torch.testing.assert_close(item["onset_roll"][:n], full["onset_roll"][s:s + n])
+
+
+def test_random_crops_are_reproducible_per_epoch(data_config):
+    ds = PianoDataset(data_config, "train", crop_frames=100, random_crops=True, seed=1)
+    starts = lambda epoch: [ds[(i, epoch)]["start_frame"] for i in range(len(ds))]
+    assert starts(0) == starts(0) and starts(0) != starts(1)
+
+
+def test_mel_cache_is_reused(data_config, monkeypatch):
+    PianoDataset(data_config, "train")
+    from sound2sheet.core.audio import AudioProcessor
+
+    def boom(*a, **k):
+        raise AssertionError("mel recomputed")
+
+    monkeypatch.setattr(AudioProcessor, "to_mel_spectrogram", boom)
+    PianoDataset(data_config, "train")[0]
+
+
+def test_sampler_shards_and_resumes():
+    full = list(EpochSampler(10, seed=3))
+    assert sorted(i for i, _ in full) == list(range(10))
+    s = EpochSampler(10, seed=3)
+    s.set_epoch(0, start=4)
+    assert list(s) == full[4:]
+    ranks = [list(EpochSampler(10, seed=3, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 5 and sorted(i for r in ranks for i, _ in r) == list(range(10))
+
+
+def test_create_dataloaders(data_config, tmp_path):
+    tc = TrainingConfig(batch_size=3, progress=False)
+    train, val, test = create_dataloaders(data_config, tiny_model_config(), tc)
+    batch = next(iter(train))
+    assert batch["mel"].shape == (3, 128, 128) and batch["piano_roll"].shape == (3, 128, 88)
+    assert val is not None and test is None  # no test manifest in this dataset
+    assert next(iter(val))["mel"].shape == (1, 128, 298)
+
+
+def _dataset_with_manifest(tmp_path, lines):
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return DataConfig(dataset_dir=tmp_path)
+
+
+def test_manifest_problems_are_clear_errors(tmp_path):
+    with pytest.raises(DatasetError, match="missing files: audio/nope.flac"):
+        PianoDataset(_dataset_with_manifest(tmp_path, [{"audio": "audio/nope.flac", "midi": "m.mid"}]), "train")
+    with pytest.raises(DatasetError, match="escapes the dataset directory"):
+        PianoDataset(_dataset_with_manifest(tmp_path, [{"audio": "../../etc/passwd", "midi": "m.mid"}]), "train")
+    with pytest.raises(DatasetError, match="absolute"):
+        PianoDataset(_dataset_with_manifest(tmp_path, [{"audio": "/etc/passwd", "midi": "m.mid"}]), "train")
+    (tmp_path / "train.jsonl").write_text("{not json\n")
+    with pytest.raises(DatasetError, match="train.jsonl:1: malformed"):
+        PianoDataset(DataConfig(dataset_dir=tmp_path), "train")
+    with pytest.raises(DatasetError, match="not found"):
+        create_dataloaders(DataConfig(dataset_dir=tmp_path / "absent"), tiny_model_config(), TrainingConfig())

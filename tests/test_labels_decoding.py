@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from sound2sheet.decoding import decode_notes
+from sound2sheet.labels import notes_to_rolls
+from sound2sheet.midi import read_midi_notes, write_midi, notes_to_pretty_midi
+from sound2sheet.notes import NoteEvent
+from sound2sheet.timing import num_frames_for_duration
+
+HOP = 0.01
+
+
+@pytest.mark.parametrize("duration", [5.0, 25.0])
+def test_note_at_3_27s_lands_on_frame_327(duration):
+    n = num_frames_for_duration(duration, 16000, 400, 160)
+    notes = [NoteEvent(60, 3.27, 3.9, 100), NoteEvent(72, duration - 1.73, duration - 1.2, 50)]
+    rolls = notes_to_rolls(notes, n, HOP)
+    on = np.flatnonzero(rolls.onset[:, 60 - 21] == 1.0)
+    assert list(on) == [327]
+    assert rolls.frame[327, 39] == 1 and rolls.frame[326, 39] == 0 and rolls.frame[389, 39] == 1 and rolls.frame[390, 39] == 0
+    assert rolls.onset[326, 39] == 0.5 and rolls.onset[328, 39] == 0.5  # soft neighbours
+    assert rolls.velocity[327, 39] == pytest.approx(100 / 127)
+    late = round((duration - 1.73) / HOP)
+    assert np.flatnonzero(rolls.onset[:, 72 - 21] == 1.0).tolist() == [late]
+
+
+def test_crop_rows_equal_whole_file_rows():
+    rng = np.random.default_rng(0)
+    notes = [NoteEvent(int(rng.integers(21, 109)), t, t + float(rng.uniform(0.05, 2)), 64) for t in rng.uniform(0, 20, 80)]
+    whole = notes_to_rolls(notes, 2000, HOP)
+    for start in (0, 333, 1500, 1900):
+        crop = notes_to_rolls(notes, 256, HOP, start_frame=start)
+        rows = min(256, 2000 - start)
+        for name in ("frame", "onset", "velocity"):
+            np.testing.assert_array_equal(getattr(crop, name)[:rows], getattr(whole, name)[start:start + rows])
+
+
+def test_out_of_range_pitches_are_ignored():
+    rolls = notes_to_rolls([NoteEvent(20, 0.1, 0.5), NoteEvent(109, 0.1, 0.5), NoteEvent(21, 0.1, 0.5)], 100, HOP)
+    assert rolls.frame.sum(axis=0).nonzero()[0].tolist() == [0]
+
+
+def test_sustain_pedal_extends_and_restrike_cuts(tmp_path):
+    notes = [NoteEvent(60, 0.0, 0.5, 80), NoteEvent(64, 0.2, 0.4, 80), NoteEvent(60, 1.0, 1.2, 80), NoteEvent(67, 2.5, 2.7, 80)]
+    pm = notes_to_pretty_midi(notes, pedal=[(0.3, 1.5)])
+    path = tmp_path / "p.mid"
+    pm.write(str(path))
+    plain = read_midi_notes(path, sustain_pedal=False)
+    pedal = read_midi_notes(path, sustain_pedal=True)
+    by = {(n.pitch, round(n.onset, 2)): round(n.offset, 2) for n in pedal}
+    assert by[(60, 0.0)] == 1.0  # released under the pedal, extended, then cut by the re-strike at 1.0
+    assert by[(64, 0.2)] == 1.5  # extended to the pedal release
+    assert by[(60, 1.0)] == 1.5
+    assert by[(67, 2.5)] == 2.7  # pedal up: unchanged
+    assert [round(n.offset, 2) for n in plain] == [0.5, 0.4, 1.2, 2.7]
+
+
+def test_midi_round_trip_is_exact(tmp_path):
+    notes = [NoteEvent(21, 0.0, 0.25, 1), NoteEvent(108, 0.5, 3.0, 127), NoteEvent(60, 0.5, 0.75, 64)]
+    write_midi(notes, tmp_path / "x.mid")
+    back = read_midi_notes(tmp_path / "x.mid", sustain_pedal=False)
+    assert [(n.pitch, n.velocity) for n in back] == [(21, 1), (60, 64), (108, 127)]
+    assert [n.onset for n in back] == pytest.approx([0.0, 0.5, 0.5], abs=1e-3)
+    assert [n.offset for n in back] == pytest.approx([0.25, 0.75, 3.0], abs=1e-3)
+
+
+def _roll(n=200, keys=88):
+    return np.zeros((n, keys), dtype=np.float32)
+
+
+def test_decode_chord():
+    p = _roll()
+    p[50:90, [39, 43, 46]] = 0.9
+    notes = decode_notes(p, hop_s=HOP, median_filter_size=1)
+    assert [(n.pitch, n.onset, n.offset) for n in notes] == [(60, 0.5, 0.9), (64, 0.5, 0.9), (67, 0.5, 0.9)]
+
+
+def test_decode_repeated_notes_frame_only_and_with_onsets():
+    p = _roll()
+    p[20:60, 39] = 0.9
+    p[62:100, 39] = 0.9  # a 2-frame gap: two notes
+    notes = decode_notes(p, hop_s=HOP, median_filter_size=1)
+    assert [(n.onset, n.offset) for n in notes] == [(0.2, 0.6), (0.62, 1.0)]
+    sustained = _roll()
+    sustained[20:100, 39] = 0.9  # pedal-held roll: the frame head alone cannot split it
+    onsets = _roll()
+    onsets[[19, 20, 21], 39] = [0.6, 0.95, 0.6]
+    onsets[[59, 60, 61], 39] = [0.55, 0.8, 0.4]
+    assert len(decode_notes(sustained, hop_s=HOP)) == 1
+    split = decode_notes(sustained, onsets, hop_s=HOP)
+    assert [(n.onset, n.offset) for n in split] == [(0.2, 0.6), (0.6, 1.0)]
+    assert split[0].confidence == pytest.approx(0.95)
+
+
+def test_median_filter_removes_blips_and_fills_gaps():
+    p = _roll()
+    p[10, 5] = 0.9  # one-frame blip
+    p[50:70, 30] = 0.9
+    p[60, 30] = 0.1  # one-frame dropout
+    raw = decode_notes(p, hop_s=HOP, median_filter_size=1, min_duration_s=0.0)
+    assert len(raw) == 3
+    filtered = decode_notes(p, hop_s=HOP, median_filter_size=3, min_duration_s=0.0)
+    assert [(n.pitch, n.onset, n.offset) for n in filtered] == [(51, 0.5, 0.7)]
+
+
+def test_minimum_duration():
+    p = _roll()
+    p[10:12, 0] = 0.9  # 20 ms
+    p[30:34, 1] = 0.9  # 40 ms
+    notes = decode_notes(p, hop_s=HOP, median_filter_size=1, min_duration_s=0.03)
+    assert [(n.pitch, n.onset) for n in notes] == [(22, 0.3)]
+
+
+def test_velocity_is_read_at_the_onset():
+    p, o, v = _roll(), _roll(), _roll()
+    p[10:40, 10] = 0.9
+    o[10, 10] = 0.9
+    v[10, 10] = 100 / 127
+    (note,) = decode_notes(p, o, v, hop_s=HOP)
+    assert note.velocity == 100
+
+
+def test_labels_decode_back_to_the_notes():
+    notes = [NoteEvent(60, 0.1, 0.5, 90), NoteEvent(60, 0.5, 0.9, 40), NoteEvent(64, 0.1, 1.3, 70), NoteEvent(30, 1.0, 1.04, 10)]
+    rolls = notes_to_rolls(notes, 200, HOP)
+    back = decode_notes(rolls.frame, rolls.onset, rolls.velocity, hop_s=HOP, median_filter_size=1, min_duration_s=0.0)
+    assert [(n.pitch, n.onset, n.offset, n.velocity) for n in back] == [
+        (n.pitch, n.onset, n.offset, n.velocity) for n in sorted(notes, key=lambda n: (n.onset, n.pitch))
+    ]
