@@ -91,7 +91,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
 
 
 def test_mixed_precision_step_runs_on_cpu(data_config, tmp_path):
-    trainer, _ = _run(data_config, tmp_path, num_epochs=1, use_mixed_precision=True, steps_per_epoch=2)
+    trainer, _ = _run(data_config, tmp_path, num_epochs=1, use_mixed_precision=True, amp_dtype="bf16", steps_per_epoch=2)
     assert trainer.amp_dtype == torch.bfloat16
     history = trainer.train()
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))

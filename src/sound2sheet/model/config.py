@@ -171,7 +171,8 @@ class TrainingConfig(_DictConfig):
     batch_size: int = 8
     num_epochs: int = 50
     use_mixed_precision: bool = True
-    # "auto": bf16 on CPU, bf16 on CUDA where supported else fp16 (with a GradScaler).
+    # "auto": bf16 on CPUs with native bf16 (AVX512-BF16/AMX; elsewhere it is emulated and
+    # much slower, so fp32), bf16 on CUDA where supported else fp16 (with a GradScaler).
     amp_dtype: str = "auto"
     weight_decay: float = 0.01
     grad_clip_norm: float = 1.0

@@ -1,0 +1,5 @@
+import sys
+
+from sound2sheet.cli import main
+
+sys.exit(main())
