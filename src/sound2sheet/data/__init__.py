@@ -1,0 +1,1 @@
+"""Datasets: manifests, synthesis and rendering of training audio from MIDI."""
