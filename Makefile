@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo clean-venv
+.PHONY: install test demo dataset clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,22 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/sound2sheet demo
+
+# The standard training set: everything available offline that is not reserved for evaluation.
+# Several timbres (MuseScore_General is held out: it is the dev set's), real performances rendered
+# five times, music21 works, procedural pieces, augmentation. See docs/dataset.md.
+DATASET ?= data/standard
+STANDARD_FONTS := FluidR3_GM:0:0 FluidR3_GM:0:1 GeneralUser_GS:0:0 GeneralUser_GS:0:1 Merlin:0:0 TimGM6mb:0:0
+STANDARD_MUSIC21 := bach beethoven mozart haydn schumann chopin joplin schubert handel corelli cpebach beach weber monteverdi josquin palestrina
+
+dataset: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(DATASET) \
+		--midi data/assets/midi/miditok --midi-renders 5 \
+		--music21 $(STANDARD_MUSIC21) --music21-limit 120 \
+		--generate 120 --generate-seconds 60 \
+		--soundfont $(STANDARD_FONTS) --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 0
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -86,3 +85,12 @@ def test_manifest_problems_are_clear_errors(tmp_path):
         PianoDataset(DataConfig(dataset_dir=tmp_path), "train")
     with pytest.raises(DatasetError, match="not found"):
         create_dataloaders(DataConfig(dataset_dir=tmp_path / "absent"), tiny_model_config(), TrainingConfig())
+
+
+def test_validation_can_be_limited_to_the_start_of_each_file(small_dataset):
+    from sound2sheet.model import DataConfig
+
+    dc = DataConfig(dataset_dir=small_dataset, crop_seconds=1.28, val_max_seconds=1.0)
+    _, val, _ = create_dataloaders(dc, tiny_model_config(), TrainingConfig(progress=False))
+    batch = next(iter(val))
+    assert batch["mel"].shape == (1, 128, 100) and batch["piano_roll"].shape == (1, 100, 88)

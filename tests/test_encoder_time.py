@@ -62,8 +62,9 @@ def test_encoder_features_are_aligned_to_input_frames(seconds):
 
 
 @pytest.mark.parametrize("frames", [37, 256, 300, 2500])
-def test_model_output_has_one_row_per_input_frame(frames):
-    model = Sound2SheetModel(tiny_model_config()).eval()
+@pytest.mark.parametrize("skip", ["linear", "conv"])
+def test_model_output_has_one_row_per_input_frame(frames, skip):
+    model = Sound2SheetModel(tiny_model_config(mel_skip=skip)).eval()
     with torch.no_grad():
         heads = model.forward_heads(torch.randn(2, 128, frames))
     assert set(heads) == {"frame", "onset", "velocity"}

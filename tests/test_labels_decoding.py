@@ -127,3 +127,25 @@ def test_labels_decode_back_to_the_notes():
     assert [(n.pitch, n.onset, n.offset, n.velocity) for n in back] == [
         (n.pitch, n.onset, n.offset, n.velocity) for n in sorted(notes, key=lambda n: (n.onset, n.pitch))
     ]
+
+
+@pytest.mark.parametrize("use_onsets", [True, False])
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets):
+    from sound2sheet.decoding import StreamingDecoder
+
+    rng = np.random.default_rng(0)
+    frames = (rng.random((700, 88)) ** 6).astype(np.float32)  # sparse, blocky activity
+    frames = np.repeat(frames[::10], 10, axis=0)[:700]
+    onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
+    vel = rng.random((700, 88)).astype(np.float32)
+    whole = decode_notes(frames, onsets if use_onsets else None, vel, hop_s=HOP, median_filter_size=5)
+    assert len(whole) > 50
+    for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):
+        dec = StreamingDecoder(hop_s=HOP, median_filter_size=5)
+        got, start = [], 0
+        for size in sizes:
+            sl = slice(start, start + size)
+            got += dec.push(frames[sl], onsets[sl] if use_onsets else None, vel[sl])
+            start += size
+        got += dec.finish()
+        assert sorted(got, key=lambda n: (n.onset, n.pitch)) == whole

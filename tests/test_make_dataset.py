@@ -195,3 +195,20 @@ def test_cli_make_dataset_end_to_end(tmp_path, midi_dir, capsys):
     assert "(0 built now)" in capsys.readouterr().out
     assert cli_main(["make-dataset", "--out", str(tmp_path / "bad"), "--midi", str(tmp_path / "nope.mid"), "--soundfont", TIMGM]) == 2
     assert "MIDI path not found" in capsys.readouterr().err
+
+
+def test_unexportable_source_pieces_are_skipped_not_fatal(tmp_path, monkeypatch, midi_dir):
+    from sound2sheet.data import build as build_module
+
+    real = build_module.load_symbolic
+
+    def flaky(piece, *args):
+        if piece.id == "piece_1":
+            raise build_module.SkipPiece("could not export piece_1")
+        return real(piece, *args)
+
+    monkeypatch.setattr(build_module, "load_symbolic", flaky)
+    cfg = _config(tmp_path / "ds", [midi_dir / "piece_0.mid", midi_dir / "piece_1.mid"])
+    info = build_dataset(cfg, progress=False)
+    assert info["total"]["items"] == 1 and list(info["skipped"]) == ["piece_1--TimGM6mb-0-0--r0"]
+    assert build_dataset(cfg, progress=False)["build"]["items_built"] == 0  # not retried on resume

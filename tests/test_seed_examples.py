@@ -6,10 +6,8 @@ downloaded it earlier would have, and the hub is kept offline.
 """
 
 import os
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np

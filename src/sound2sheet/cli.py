@@ -22,6 +22,31 @@ def _add_train(sub) -> None:
                    help="override one config field (repeatable); VALUE is JSON or a plain string")
 
 
+def _add_transcribe(sub) -> None:
+    p = sub.add_parser("transcribe", help="audio files or folders -> MIDI, JSON, PNG", description=(
+        "Transcribe recordings (WAV/FLAC/OGG, any rate and channels, any length). Writes OUTDIR/<stem>.<format>."))
+    p.add_argument("inputs", nargs="+", type=Path, metavar="AUDIO_OR_DIR")
+    p.add_argument("-o", "--out", type=Path, default=Path("."), help="output directory (default: current directory)")
+    p.add_argument("--checkpoint", type=Path, help="a trained checkpoint or run directory (default: the shipped model)")
+    p.add_argument("--format", default="mid,json", help="comma-separated: mid,json,png (default: mid,json)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="note and frame scores against ground-truth MIDI", description=(
+        "DIR holds <name>.<audio> + <name>.mid pairs, or is a dataset directory (its test split)."))
+    p.add_argument("dir", type=Path)
+    p.add_argument("--checkpoint", type=Path, help="model to evaluate (default: the shipped model)")
+    p.add_argument("--predictions", type=Path, help="score <name>.mid files from this folder instead of running the model")
+    p.add_argument("--report", type=Path, help="write the JSON report here")
+    p.add_argument("--plots", type=Path, help="write a piano-roll comparison PNG per piece here")
+    p.add_argument("--save-predictions", type=Path, help="also write the model's transcriptions as <name>.mid here")
+    p.add_argument("--gt-pedal", choices=["auto", "on", "off"], default="auto",
+                   help="extend ground-truth offsets by the sustain pedal (auto: when the file has pedal events)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+
+
 def _add_demo(sub) -> None:
     p = sub.add_parser("demo", help="short real train + predict + score run on synthesized clips")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output directory (default: demo-output)")
@@ -39,9 +64,12 @@ def _add_make_dataset(sub) -> None:
     p.add_argument("--soundfont-dir", type=Path, default=Path("data/assets/soundfonts"),
                    help="where bare font names are looked up (default: data/assets/soundfonts)")
     p.add_argument("--renders-per-piece", type=int, default=1, help="timbres each piece is rendered with (default 1)")
-    p.add_argument("--music21", nargs="?", const="*", default=None, metavar="QUERY",
-                   help="also export works from music21's corpus (all, or those matching QUERY, e.g. bach)")
-    p.add_argument("--music21-limit", type=int, default=None, help="at most this many music21 works")
+    p.add_argument("--midi-renders", type=int, default=None, metavar="N",
+                   help="renders of each --midi piece (real performances are worth more timbres); default: --renders-per-piece")
+    p.add_argument("--music21", nargs="*", default=None, metavar="QUERY",
+                   help="also export works from music21's corpus: all, or those whose composer/file matches any QUERY "
+                        "(e.g. --music21 bach mozart)")
+    p.add_argument("--music21-limit", type=int, default=None, help="at most this many works per query")
     p.add_argument("--generate", type=int, default=0, metavar="N", help="N procedural pieces covering all 88 keys (training split)")
     p.add_argument("--generate-seconds", type=float, default=60.0, help="length of each generated piece (default 60 s)")
     p.add_argument("--maestro", type=Path, help="MAESTRO-v3-layout folder: real audio + MIDI with its canonical split")
@@ -83,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_make_dataset(sub)
     _add_dataset(sub)
     _add_fetch_assets(sub)
+    _add_transcribe(sub)
+    _add_evaluate(sub)
     _add_demo(sub)
     return parser
 
@@ -138,7 +168,7 @@ def _cmd_make_dataset(args) -> int:
     config = BuildConfig(
         out_dir=args.out, midi=list(args.midi), music21=args.music21, music21_limit=args.music21_limit,
         generate=args.generate, generate_seconds=args.generate_seconds, maestro=args.maestro, soundfonts=specs,
-        renders_per_piece=args.renders_per_piece, sample_rate=args.sample_rate, seed=args.seed,
+        renders_per_piece=args.renders_per_piece, midi_renders=args.midi_renders, sample_rate=args.sample_rate, seed=args.seed,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
         allow_reserved=args.allow_reserved,
     )
@@ -181,7 +211,97 @@ def _cmd_fetch_assets(args) -> int:
     return 1 if fetched["missing"] else 0
 
 
+def _cmd_transcribe(args) -> int:
+    from sound2sheet import export
+    from sound2sheet.core.audio import AUDIO_EXTENSIONS
+    from sound2sheet.errors import ConfigError, Sound2SheetError
+    from sound2sheet.inference import Transcriber, iter_files, load_model
+
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(export.FORMATS))
+    if unknown or not formats:
+        raise ConfigError(f"unknown --format {', '.join(unknown) or '(empty)'}; choose from {', '.join(export.FORMATS)}")
+    files = list(iter_files(args.inputs, AUDIO_EXTENSIONS))
+    if not files:
+        raise ConfigError("no audio files found in the given inputs")
+    _set_threads(args.threads)
+    transcriber = Transcriber(load_model(args.checkpoint))
+    failed = 0
+    progress = None
+    if len(files) > 1:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(files), desc="transcribe", unit="file")
+    for path in files:
+        outputs = {fmt: args.out / f"{path.stem}.{fmt}" for fmt in formats}
+        try:
+            existing = [str(p) for p in outputs.values() if p.exists()]
+            if existing and not args.overwrite:
+                raise Sound2SheetError(f"{', '.join(existing)} already exist (use --overwrite)")
+            result = transcriber.transcribe_file(path)
+            meta = {**result.model, "source": str(path), "audio_seconds": round(result.duration, 3)}
+            for fmt, out in outputs.items():
+                if fmt == "mid":
+                    export.write_midi(result.notes, out, transcriber.config.default_velocity)
+                elif fmt == "json":
+                    export.write_json(result.notes, out, meta)
+                elif fmt == "png":
+                    export.write_png(result.notes, out, title=path.name, duration=result.duration)
+                elif fmt == "musicxml":
+                    export.write_musicxml(result.notes, out, title=path.stem)
+            line = f"{path}: {len(result.notes)} notes -> {', '.join(str(p) for p in outputs.values())}"
+        except Sound2SheetError as exc:
+            failed += 1
+            line = f"sound2sheet: error: {path}: {exc}"
+        stream = sys.stderr if line.startswith("sound2sheet: error") else sys.stdout
+        if progress is not None:
+            progress.write(line, file=stream)
+            progress.update(1)
+        else:
+            print(line, file=stream)
+    if progress is not None:
+        progress.close()
+    if failed:
+        print(f"sound2sheet: {failed} of {len(files)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _cmd_evaluate(args) -> int:
+    from sound2sheet import evaluate as ev
+
+    pairs = ev.collect_pairs(args.dir)
+    transcribe = None
+    if args.predictions is None:
+        from sound2sheet.inference import Transcriber, load_model
+
+        _set_threads(args.threads)
+        transcriber = Transcriber(load_model(args.checkpoint))
+
+        def transcribe(path):
+            result = transcriber.transcribe_file(path)
+            if args.save_predictions:
+                from sound2sheet.export import write_midi
+
+                write_midi(result.notes, args.save_predictions / f"{Path(path).stem}.mid", transcriber.config.default_velocity)
+            return result
+
+    report = ev.evaluate(pairs, transcribe=transcribe, predictions=args.predictions, gt_pedal=args.gt_pedal,
+                         plots=args.plots, progress=sys.stderr.isatty())
+    print(ev.format_report(report))
+    if args.report:
+        ev.write_report(report, args.report)
+    return 0
+
+
 COMMANDS = {
+    "transcribe": _cmd_transcribe, "evaluate": _cmd_evaluate,
     "train": _cmd_train, "make-dataset": _cmd_make_dataset, "dataset": _cmd_dataset,
     "fetch-assets": _cmd_fetch_assets, "demo": _cmd_demo,
 }

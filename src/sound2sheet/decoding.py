@@ -5,15 +5,22 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
 * frame-only: threshold the frame roll, median-filter it along time, every run of active
   frames on a key is a note;
 * onset-driven (when onset probabilities are given): a note starts at each local maximum of
-  the onset probability above ``onset_threshold`` and lasts while the (filtered) frame roll
-  or the onset probability stays active (the frame head often lags an onset by a frame),
-  at least one frame and never past the next onset on that key. This separates
-  re-struck keys that a pedal-extended frame roll would merge.
+  the onset probability at or above ``onset_threshold`` and lasts while the (filtered) frame
+  roll is active or the onset probability stays above the threshold (the frame head often
+  lags an onset by a frame),
+  at least one frame and never past the next onset on that key. This separates re-struck
+  keys that a pedal-extended frame roll would merge.
 
 Notes shorter than ``min_duration_s`` are dropped in both.
+
+:class:`StreamingDecoder` does this block by block with memory independent of length (a note
+crossing a block border stays one note); :func:`decode_notes` is the same decoder fed once,
+so the two never disagree.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,21 +49,136 @@ def onset_peaks(onset_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return (o >= threshold) & (o >= prev) & (o > nxt)
 
 
-def _runs(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and (exclusive) ends of True runs in a 1-D bool array."""
-    padded = np.concatenate([[False], column, [False]]).astype(np.int8)
-    edges = np.diff(padded)
-    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+@dataclass
+class _Open:
+    start: int  # absolute frame
+    confidence: float
+    velocity: int | None
+    conf_sum: float = 0.0  # frame-only: running sum for the mean frame probability
 
 
-def _velocity_at(velocity: np.ndarray | None, frame: int, key: int) -> int | None:
-    if velocity is None:
-        return None
-    return int(np.clip(np.round(float(velocity[frame, key]) * 127.0), 1, 127))
+class StreamingDecoder:
+    """Decode consecutive blocks of ``[frames, keys]`` probabilities into notes.
 
+    ``push`` returns the notes finished so far; ``finish`` returns the rest. Frames are held
+    back only as long as the median filter and peak picking need to see ahead (a few frames),
+    and open notes carry over, so the result equals decoding the whole roll at once.
+    """
 
-def _note(pitch: int, start: int, end: int, hop_s: float, velocity: int | None, confidence: float) -> NoteEvent:
-    return NoteEvent(int(pitch), frame_to_time(start, hop_s), frame_to_time(end, hop_s), velocity, confidence)
+    def __init__(
+        self,
+        *,
+        hop_s: float = 0.01,
+        frame_threshold: float = 0.5,
+        onset_threshold: float = 0.5,
+        median_filter_size: int = 3,
+        min_duration_s: float = 0.03,
+        min_pitch: int = LOWEST_PIANO_KEY,
+        use_onsets: bool = True,
+    ) -> None:
+        self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
+        self.median = max(1, median_filter_size)
+        self.radius = (self.median - 1) // 2
+        self.min_frames = min_duration_s / hop_s - 1e-6
+        self.min_pitch = min_pitch
+        self.use_onsets = use_onsets
+        self.lookahead = max(1, self.radius)
+        self.history = self.radius + 1
+        self._buf: dict[str, np.ndarray] | None = None  # frames not yet final, plus history
+        self._first = 0  # absolute frame of _buf's row 0
+        self._done = 0  # absolute frames decoded so far
+        self._open: dict[int, _Open] = {}
+        self._started = False
+
+    def push(self, frame_probs: np.ndarray, onset_probs: np.ndarray | None = None, velocity: np.ndarray | None = None) -> list[NoteEvent]:
+        """Add the next block (``[frames, keys]`` each); returns notes that ended."""
+        block = {"frame": np.asarray(frame_probs, dtype=np.float32)}
+        if block["frame"].ndim != 2:
+            raise ValueError(f"frame_probs must be [frames, keys], got shape {block['frame'].shape}")
+        if onset_probs is not None and self.use_onsets:
+            block["onset"] = np.asarray(onset_probs, dtype=np.float32)
+        if velocity is not None:
+            block["velocity"] = np.asarray(velocity, dtype=np.float32)
+        if self._buf is None:
+            self._buf = block
+        else:
+            if set(block) != set(self._buf):
+                raise ValueError("every block must carry the same heads")
+            self._buf = {k: np.concatenate([self._buf[k], v]) for k, v in block.items()}
+        return self._decode(final=False)
+
+    def finish(self) -> list[NoteEvent]:
+        """Decode the held-back frames and close every open note."""
+        if self._buf is None:
+            return []
+        notes = self._decode(final=True)
+        end = self._first + len(self._buf["frame"])
+        for key, note in list(self._open.items()):
+            notes += self._close(key, note, end)
+        self._open.clear()
+        return sort_notes(notes)
+
+    def _decode(self, final: bool) -> list[NoteEvent]:
+        buf = self._buf
+        n = len(buf["frame"])
+        stop = n if final else n - self.lookahead  # rows [lo, stop) become final now
+        lo = self._done - self._first
+        if stop <= lo:
+            return []
+        frame = buf["frame"]
+        # Median filter and peaks with the whole-array boundary rules at the true start and end.
+        active = binarize(frame, self.frame_threshold, self.median)
+        peaks = None
+        if "onset" in buf:
+            onset = buf["onset"]
+            # Buffer row 0 is the true start or held-back history (never decided here), and the
+            # last row only gets decided at the true end: -inf beyond both is exact.
+            peaks = onset_peaks(onset, self.onset_threshold)
+        notes: list[NoteEvent] = []
+        for row in range(lo, stop):
+            t = self._first + row
+            notes += self._step(row, t, active, peaks)
+        self._done = self._first + stop
+        keep_from = max(0, stop - self.history)
+        self._buf = {k: v[keep_from:] for k, v in buf.items()}
+        self._first += keep_from
+        return notes
+
+    def _step(self, row: int, t: int, active: np.ndarray, peaks: np.ndarray | None) -> list[NoteEvent]:
+        """Advance every key by one frame."""
+        out: list[NoteEvent] = []
+        buf = self._buf
+        if peaks is None:
+            on_keys = np.flatnonzero(active[row])
+            for key in list(self._open):
+                if not active[row, key]:
+                    out += self._close(key, self._open.pop(key), t)
+            for key in on_keys:
+                note = self._open.get(key)
+                if note is None:
+                    note = self._open[key] = _Open(t, 0.0, self._velocity(row, key))
+                note.conf_sum += float(buf["frame"][row, key])
+            return out
+        # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
+        sounding = active[row] | (buf["onset"][row] > self.onset_threshold)
+        for key in list(self._open):
+            if peaks[row, key] or not sounding[key]:
+                out += self._close(key, self._open.pop(key), t)
+        for key in np.flatnonzero(peaks[row]):
+            self._open[key] = _Open(t, float(buf["onset"][row, key]), self._velocity(row, key))
+        return out
+
+    def _velocity(self, row: int, key: int) -> int | None:
+        if "velocity" not in self._buf:
+            return None
+        return int(np.clip(np.round(float(self._buf["velocity"][row, key]) * 127.0), 1, 127))
+
+    def _close(self, key: int, note: _Open, end: int) -> list[NoteEvent]:
+        if end - note.start < self.min_frames or end <= note.start:
+            return []
+        confidence = note.confidence if "onset" in self._buf else note.conf_sum / (end - note.start)
+        return [NoteEvent(int(key + self.min_pitch), frame_to_time(note.start, self.hop_s), frame_to_time(end, self.hop_s),
+                          note.velocity, confidence)]
 
 
 def decode_notes(
@@ -81,32 +203,9 @@ def decode_notes(
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
     """
-    frame_probs = np.asarray(frame_probs, dtype=np.float32)
-    if frame_probs.ndim != 2:
-        raise ValueError(f"frame_probs must be [frames, keys], got shape {frame_probs.shape}")
-    n_frames, n_keys = frame_probs.shape
-    active = binarize(frame_probs, frame_threshold, median_filter_size)
-    min_frames = min_duration_s / hop_s - 1e-6
-    notes: list[NoteEvent] = []
-    peaks = onset_peaks(onset_probs, onset_threshold) if onset_probs is not None else None
-    for key in range(n_keys):
-        if peaks is None:
-            starts, ends = _runs(active[:, key])
-            for a, b in zip(starts, ends):
-                if b - a < min_frames:
-                    continue
-                conf = float(frame_probs[a:b, key].mean())
-                notes.append(_note(key + min_pitch, a, b, hop_s, _velocity_at(velocity, a, key), conf))
-            continue
-        starts = np.flatnonzero(peaks[:, key])
-        sounding = active[:, key] | (onset_probs[:, key] >= onset_threshold)
-        for i, a in enumerate(starts):
-            limit = starts[i + 1] if i + 1 < len(starts) else n_frames
-            b = a + 1
-            while b < limit and sounding[b]:
-                b += 1
-            if b - a < min_frames:
-                continue
-            conf = float(onset_probs[a, key])
-            notes.append(_note(key + min_pitch, a, b, hop_s, _velocity_at(velocity, a, key), conf))
-    return sort_notes(notes)
+    decoder = StreamingDecoder(
+        hop_s=hop_s, frame_threshold=frame_threshold, onset_threshold=onset_threshold,
+        median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
+    )
+    notes = decoder.push(frame_probs, onset_probs, velocity)
+    return sort_notes(notes + decoder.finish())

@@ -12,6 +12,8 @@ from sound2sheet.errors import MidiError
 from sound2sheet.fileio import atomic_write
 from sound2sheet.notes import NoteEvent, sort_notes
 
+MIDI_RESOLUTION = 1000
+MIDI_TEMPO = 120.0
 SUSTAIN_CC = 64
 PEDAL_DOWN = 64  # CC64 value at or above which the pedal counts as down
 
@@ -92,10 +94,13 @@ def read_midi_notes(path: str | Path, sustain_pedal: bool = True) -> list[NoteEv
 def notes_to_pretty_midi(
     notes: Iterable[NoteEvent], program: int = 0, default_velocity: int = 80, pedal: Sequence[tuple[float, float]] = ()
 ):
-    """A one-track ``pretty_midi.PrettyMIDI`` (acoustic grand by default)."""
+    """A one-track ``pretty_midi.PrettyMIDI`` (acoustic grand by default).
+
+    1000 ticks per beat at 120 BPM makes a tick 0.5 ms, so 10 ms frame times are stored exactly.
+    """
     import pretty_midi
 
-    pm = pretty_midi.PrettyMIDI()
+    pm = pretty_midi.PrettyMIDI(resolution=MIDI_RESOLUTION, initial_tempo=MIDI_TEMPO)
     inst = pretty_midi.Instrument(program=program, name="Piano")
     for n in sort_notes(notes):
         vel = default_velocity if n.velocity is None else n.velocity

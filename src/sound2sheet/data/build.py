@@ -31,13 +31,18 @@ from typing import Any, Callable
 import numpy as np
 
 from sound2sheet.data.manifest import SPLITS, ManifestItem, write_manifest
-from sound2sheet.errors import DatasetError, Sound2SheetError
+from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write, atomic_write_json
 
 log = logging.getLogger(__name__)
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 ITEMS_DIR = "items"
+
+
+class SkipPiece(DatasetError):
+    """A source piece that yields nothing to render (unparseable score, no notes): recorded
+    and left out, not a build failure."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +67,14 @@ class Job:
 class BuildConfig:
     out_dir: Path
     midi: list[Path] = field(default_factory=list)
-    music21: str | None = None  # None: unused; "" or "*": whole corpus; else a query
+    music21: list[str] | None = None  # None: unused; [] or ["*"]: whole corpus; else queries (union)
     music21_limit: int | None = None
     generate: int = 0
     generate_seconds: float = 60.0
     maestro: Path | None = None
     soundfonts: list[str] = field(default_factory=list)
     renders_per_piece: int = 1
+    midi_renders: int | None = None  # renders of --midi pieces (real performances); None: renders_per_piece
     sample_rate: int = 16000
     seed: int = 0
     val_fraction: float = 0.05
@@ -102,11 +108,17 @@ def midi_pieces(paths: list[Path]) -> list[Piece]:
     return [Piece(safe_id(f.stem), "midi", str(f.resolve())) for f in files]
 
 
-def music21_pieces(query: str, limit: int | None) -> list[Piece]:
+def music21_pieces(queries: list[str], limit: int | None) -> list[Piece]:
+    """Corpus works matching any query (all with no query), at most ``limit`` per query."""
     from sound2sheet.data.music21_source import corpus_paths, piece_id
 
-    paths = corpus_paths(None if query in ("", "*") else query, limit)
-    return [Piece(safe_id("m21_" + piece_id(p)), "music21", str(p)) for p in paths]
+    queries = [q for q in queries if q not in ("", "*")]
+    pieces: dict[str, Piece] = {}
+    for query in queries or [None]:
+        for path in corpus_paths(query, limit):
+            pid = safe_id("m21_" + piece_id(path))
+            pieces.setdefault(pid, Piece(pid, "music21", str(path)))  # one work in two formats is one piece
+    return list(pieces.values())
 
 
 def generated_pieces(n: int) -> list[Piece]:
@@ -147,14 +159,15 @@ def assign_splits(pieces: list[Piece], seed: int, val_fraction: float, test_frac
     return out
 
 
-def plan_jobs(pieces: list[Piece], timbres: list[str], renders: int, seed: int) -> list[Job]:
+def plan_jobs(pieces: list[Piece], timbres: list[str], renders: int, seed: int, midi_renders: int | None = None) -> list[Job]:
     jobs = []
     for piece in pieces:
         if piece.source == "maestro":
             jobs.append(Job(piece.id, piece, None))
             continue
         order = np.random.default_rng(stable_seed(seed, "timbre", piece.id)).permutation(len(timbres))
-        for k in range(renders):
+        count = midi_renders if piece.source == "midi" and midi_renders is not None else renders
+        for k in range(count):
             spec = timbres[int(order[k % len(timbres)])]
             jobs.append(Job(f"{piece.id}--{safe_id(_timbre_name(spec))}--r{k}", piece, spec))
     return jobs
@@ -182,7 +195,7 @@ def load_symbolic(piece: Piece, seed: int, generate_seconds: float, max_seconds:
 
     pm = score_to_midi(piece.ref, rng, max_seconds)
     if pm is None:
-        raise DatasetError(f"music21 could not export {piece.ref}")
+        raise SkipPiece(f"music21 could not export {piece.ref}")
     return pm
 
 
@@ -238,6 +251,10 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
 def _build_item_safe(job: Job, config: BuildConfig, split: str) -> tuple[str, dict | None, str | None]:
     try:
         return job.item_id, build_item(job, config, split), None
+    except SkipPiece as exc:  # nothing to render: remember that, so a resumed build does not retry
+        marker = {"split": split, "id": job.item_id, "piece": job.piece.id, "source": job.piece.source, "skipped": str(exc)}
+        atomic_write_json(Path(config.out_dir) / ITEMS_DIR / f"{job.item_id}.json", marker)
+        return job.item_id, marker, None
     except Exception as exc:  # reported per item; the build goes on
         return job.item_id, None, f"{type(exc).__name__}: {exc}"
 
@@ -289,7 +306,7 @@ def build_dataset(config: BuildConfig, progress: bool = True, on_item: Callable[
         raise DatasetError("no sources: give --midi, --music21, --generate or --maestro")
     check_sources(pieces, config)
     splits = assign_splits(pieces, config.seed, config.val_fraction, config.test_fraction)
-    jobs = plan_jobs(pieces, config.soundfonts, config.renders_per_piece, config.seed)
+    jobs = plan_jobs(pieces, config.soundfonts, config.renders_per_piece, config.seed, config.midi_renders)
     (out / ITEMS_DIR).mkdir(parents=True, exist_ok=True)
     todo = [j for j in jobs if not _done(out, j)]
     failures: dict[str, str] = {}
@@ -322,7 +339,10 @@ def build_dataset(config: BuildConfig, progress: bool = True, on_item: Callable[
 
 
 def _done(out: Path, job: Job) -> bool:
-    return (out / ITEMS_DIR / f"{job.item_id}.json").exists() and (out / "audio" / f"{job.item_id}.flac").exists()
+    marker = out / ITEMS_DIR / f"{job.item_id}.json"
+    if not marker.exists():
+        return False
+    return "skipped" in json.loads(marker.read_text()) or (out / "audio" / f"{job.item_id}.flac").exists()
 
 
 def _consume(results, bar, failures: dict[str, str], on_item) -> None:
@@ -338,6 +358,8 @@ def _consume(results, bar, failures: dict[str, str], on_item) -> None:
 
 def write_manifests_and_info(out: Path, markers: list[dict[str, Any]], config: BuildConfig, version: str) -> dict[str, Any]:
     """Manifests per split and ``dataset_info.json`` from the item markers."""
+    skipped = sorted((m for m in markers if "skipped" in m), key=lambda m: m["id"])
+    markers = [m for m in markers if "skipped" not in m]
     by_split: dict[str, list[dict]] = {s: [] for s in SPLITS}
     for m in sorted(markers, key=lambda m: m["id"]):
         by_split[m["split"]].append(m)
@@ -363,6 +385,7 @@ def write_manifests_and_info(out: Path, markers: list[dict[str, Any]], config: B
         "total": summary(markers),
         "timbres": count("timbre"), "sources": count("source"),
         "augmentation": asdict(AugmentConfig(**config.augment)),
+        "skipped": {m["id"]: m["skipped"] for m in skipped},
         "config": config_dict,
     }
     atomic_write_json(out / "dataset_info.json", info)

@@ -59,7 +59,14 @@ def _to_pretty_midi(path: str, rng: np.random.Generator):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "score.mid"
         score.write("midi", fp=str(out))
-        return pretty_midi.PrettyMIDI(str(out))
+        # music21 writes 10080 ticks per quarter, so a long movement passes pretty_midi's 1e7-tick
+        # "likely corrupt" guard; this file is ours and known good.
+        guard = pretty_midi.pretty_midi.MAX_TICK
+        pretty_midi.pretty_midi.MAX_TICK = max(guard, 1e9)
+        try:
+            return pretty_midi.PrettyMIDI(str(out))
+        finally:
+            pretty_midi.pretty_midi.MAX_TICK = guard
 
 
 def _warp(rng: np.random.Generator, end: float):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,8 +109,12 @@ class ModelConfig(_DictConfig):
     encoder_config: dict[str, Any] | None = None
     n_mels: int = 128
     # Per-frame mel features fed to the head beside the encoder's ~80-100 ms tokens, so onsets
-    # keep 10 ms precision. 0 disables the path.
+    # keep 10 ms precision. 0 disables the path. "linear": one Conv1d over frames (mel bins as
+    # channels); "conv": a small 2-D conv stack over frequency and time, shared across pitch
+    # like a CNN transcriber's front end (more sample-efficient; see docs/experiments.md).
     mel_skip_dim: int = 128
+    mel_skip: str = "linear"
+    mel_skip_channels: int = 16
     onset_head: bool = True
     velocity_head: bool = True
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
@@ -139,6 +143,8 @@ class ModelConfig(_DictConfig):
             raise ConfigError("classification_threshold must be in (0, 1)")
         if self.frame_duration_ms <= 0:
             raise ConfigError("frame_duration_ms must be positive")
+        if self.mel_skip not in ("linear", "conv"):
+            raise ConfigError(f"mel_skip must be 'linear' or 'conv', got {self.mel_skip!r}")
         if self.window_overlap_frames < 0:
             raise ConfigError("window_overlap_frames must be >= 0")
         if not self.pretrained or self.encoder_config:
@@ -246,6 +252,7 @@ class DataConfig(_DictConfig):
     sustain_pedal: bool = True  # extend offsets while CC64 >= 64, as the benchmarks' ground truth
     onset_radius_frames: int = 1  # soft onset target half-width (see sound2sheet.labels)
     cache_dir: str | None = None  # mel cache; None: <dataset_dir>/.cache
+    val_max_seconds: float | None = None  # validate/test on the first N s of each file (CPU-friendly)
 
     def __post_init__(self) -> None:
         self.dataset_dir = Path(self.dataset_dir)
@@ -282,6 +289,15 @@ class InferenceConfig(_DictConfig):
     onset_threshold: float = 0.5
     use_onsets: bool = True  # start notes at onset-head peaks when the model has that head
     default_velocity: int = 80  # written when the model predicts no velocity
+
+    def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
+        """Keyword arguments for :func:`~sound2sheet.decoding.decode_notes` and
+        :class:`~sound2sheet.decoding.StreamingDecoder` (the one place this mapping lives)."""
+        return dict(
+            hop_s=hop_s, frame_threshold=self.classification_threshold, onset_threshold=self.onset_threshold,
+            median_filter_size=self.median_filter_size if self.use_median_filter else 1,
+            min_duration_s=self.min_note_duration_ms / 1000.0, min_pitch=min_pitch,
+        )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.classification_threshold < 1.0:

@@ -81,7 +81,7 @@ class PianoDataset(Dataset):
     With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
     if shorter than a quarter, is dropped); with ``random_crops`` and a key ``(index, epoch)``
     the segment start is jittered by up to half a crop, reproducibly. Without
-    ``crop_frames`` an item is a whole file.
+    ``crop_frames`` an item is a whole file (its first ``max_frames`` frames, if given).
     """
 
     def __init__(
@@ -95,6 +95,7 @@ class PianoDataset(Dataset):
         min_pitch: int = 21,
         num_keys: int = 88,
         progress: bool = False,
+        max_frames: int | None = None,
     ) -> None:
         self.config = data_config
         self.dataset_dir = Path(data_config.dataset_dir)
@@ -120,7 +121,8 @@ class PianoDataset(Dataset):
         for item in iterator:
             path = self.cache.ensure(self.audio_path(item))
             self.mel_paths.append(path)
-            self.lengths.append(int(MelCache.load(path).shape[0]))
+            frames = int(MelCache.load(path).shape[0])
+            self.lengths.append(min(frames, max_frames) if max_frames else frames)
         self.segments: list[tuple[int, int]] = []
         for i, n in enumerate(self.lengths):
             if crop_frames:
@@ -271,7 +273,8 @@ def create_dataloaders(
     sampler = EpochSampler(len(train_ds), seed=training_config.seed, shuffle=True, rank=rank, world_size=world)
     train = DataLoader(train_ds, batch_size=training_config.batch_size, sampler=sampler, **loader_args)
     loaders: list[DataLoader | None] = []
+    max_frames = int(round(data_config.val_max_seconds / data_config.hop_s)) if data_config.val_max_seconds else None
     for split in ("val", "test"):
-        ds = PianoDataset(data_config, split, **common)
+        ds = PianoDataset(data_config, split, max_frames=max_frames, **common)
         loaders.append(DataLoader(ds, batch_size=1, shuffle=False, **loader_args) if len(ds) else None)
     return train, loaders[0], loaders[1]

@@ -26,6 +26,38 @@ def as_mel_batch(mel: Any) -> torch.Tensor:
     return t
 
 
+class ConvSkip(nn.Module):
+    """``mel [batch, n_mels, frames] -> [batch, frames, out_dim]``: two 3x3 conv blocks with
+    frequency pooling, then a per-frame projection. Kernels are shared across frequency, so
+    what it learns about one pitch's harmonics transfers to its neighbours."""
+
+    def __init__(self, n_mels: int, channels: int, out_dim: int) -> None:
+        super().__init__()
+        c = channels
+        self.net = nn.Sequential(
+            nn.Conv2d(1, c, 3, padding=1), nn.GELU(),
+            nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
+            nn.Conv2d(c, 2 * c, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
+        )
+        self.proj = nn.Linear(2 * c * (n_mels // 4), out_dim)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.net(mel.unsqueeze(1))  # [B, 2c, n_mels/4, T]
+        b, c, f, t = x.shape
+        return self.proj(x.permute(0, 3, 1, 2).reshape(b, t, c * f))
+
+
+class LinearSkip(nn.Module):
+    """``mel [batch, n_mels, frames] -> [batch, frames, out_dim]`` with one Conv1d (kernel 3)."""
+
+    def __init__(self, n_mels: int, out_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(n_mels, out_dim, kernel_size=3, padding=1)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.conv(mel).transpose(1, 2)
+
+
 class Sound2SheetModel(nn.Module):
     """AST encoder + classifier head for frame-level piano transcription.
 
@@ -42,7 +74,10 @@ class Sound2SheetModel(nn.Module):
         self.skip: nn.Module | None = None
         in_dim = self.encoder.hidden_size
         if config.mel_skip_dim > 0:
-            self.skip = nn.Conv1d(config.n_mels, config.mel_skip_dim, kernel_size=3, padding=1)
+            if config.mel_skip == "conv":
+                self.skip = ConvSkip(config.n_mels, config.mel_skip_channels, config.mel_skip_dim)
+            else:
+                self.skip = LinearSkip(config.n_mels, config.mel_skip_dim)
             in_dim += config.mel_skip_dim
         heads = ("frame",) + (("onset",) if config.onset_head else ()) + (("velocity",) if config.velocity_head else ())
         self.classifier = PianoRollClassifier(in_dim, config, heads)
@@ -58,7 +93,7 @@ class Sound2SheetModel(nn.Module):
         """``mel [batch, n_mels, frames] -> {head: logits [batch, frames, num_keys]}``."""
         features = self.encoder(mel)
         if self.skip is not None:
-            features = torch.cat([features, self.skip(mel).transpose(1, 2)], dim=-1)
+            features = torch.cat([features, self.skip(mel)], dim=-1)
         return self.classifier(features)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
@@ -84,22 +119,16 @@ class Sound2SheetModel(nn.Module):
         """Note events per batch item from :meth:`probabilities` output."""
         cfg = inference_config or self.inference_config or InferenceConfig()
         use_onsets = cfg.use_onsets and "onset" in probs
-        out = []
-        for b in range(probs["frame"].shape[0]):
-            out.append(
-                decode_notes(
-                    probs["frame"][b],
-                    probs["onset"][b] if use_onsets else None,
-                    probs["velocity"][b] if "velocity" in probs else None,
-                    hop_s=self.config.hop_s,
-                    frame_threshold=cfg.classification_threshold,
-                    onset_threshold=cfg.onset_threshold,
-                    median_filter_size=cfg.median_filter_size if cfg.use_median_filter else 1,
-                    min_duration_s=cfg.min_note_duration_ms / 1000.0,
-                    min_pitch=self.config.min_midi_note,
-                )
+        kwargs = cfg.decoder_kwargs(self.config.hop_s, self.config.min_midi_note)
+        return [
+            decode_notes(
+                probs["frame"][b],
+                probs["onset"][b] if use_onsets else None,
+                probs["velocity"][b] if "velocity" in probs else None,
+                **kwargs,
             )
-        return out
+            for b in range(probs["frame"].shape[0])
+        ]
 
     def predict(self, mel: Any, inference_config: InferenceConfig | None = None) -> tuple[torch.Tensor, list[list[dict]]]:
         """Transcribe mel spectrograms.

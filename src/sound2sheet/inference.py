@@ -1,0 +1,182 @@
+"""Audio in, notes out, for any length with bounded memory.
+
+Audio is read in blocks, features are computed for chunks of ``chunk_frames`` output frames
+with at least ``context_frames`` of context either side, and the probabilities stream into
+:class:`~sound2sheet.decoding.StreamingDecoder`, which carries notes across chunk borders.
+Each chunk's input starts on a multiple of the encoder's window step and spans
+``window + k * step`` frames, so its encoder windows are exactly the windows a whole-file
+pass would use (AST's position embeddings make outputs depend on where a window starts).
+Memory depends on the chunk size, not on the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from sound2sheet.decoding import StreamingDecoder
+from sound2sheet.errors import AudioError, CheckpointError
+from sound2sheet.notes import NoteEvent, sort_notes
+
+
+@dataclass
+class Transcription:
+    """Notes of one recording, with what produced them."""
+
+    notes: list[NoteEvent]
+    duration: float  # seconds of audio
+    source: str | None = None
+    model: dict = field(default_factory=dict)
+
+
+def default_checkpoint() -> Path:
+    """The model shipped inside the package."""
+    from importlib import resources
+
+    path = Path(str(resources.files("sound2sheet") / "weights" / "default.pt"))
+    if not path.exists():
+        raise CheckpointError("no default model ships with this installation yet; pass a checkpoint (--checkpoint PATH)")
+    return path
+
+
+def load_model(checkpoint: str | Path | None = None, device: str = "cpu"):
+    """A trained model from ``checkpoint`` (file or run directory), or the shipped default."""
+    from sound2sheet.model import Sound2SheetModel
+
+    return Sound2SheetModel.from_pretrained(checkpoint if checkpoint is not None else default_checkpoint(), map_location=device)
+
+
+class Transcriber:
+    """Runs a trained model over recordings, chunk by chunk."""
+
+    def __init__(self, model, inference_config=None, chunk_frames: int = 6000, context_frames: int | None = None,
+                 batch_windows: int | None = None) -> None:
+        from sound2sheet.core.audio import AudioProcessor
+        from sound2sheet.model import DataConfig, InferenceConfig
+
+        self.model = model.eval()
+        self.data_config = model.data_config or DataConfig()
+        self.processor = AudioProcessor.from_config(self.data_config)
+        self.config = inference_config or model.inference_config or InferenceConfig()
+        self.chunk = chunk_frames
+        self.window = model.encoder.window
+        self.step = model.encoder.window - model.encoder.overlap
+        self.context = context_frames if context_frames is not None else self.window // 2
+        if batch_windows:
+            model.encoder.batch_windows = batch_windows
+        self.device = next(model.parameters()).device
+
+    def describe(self) -> dict:
+        from sound2sheet import __version__
+
+        c = self.model.config
+        return {"sound2sheet_version": __version__, "encoder_size": c.encoder_size, "pretrained": c.pretrained,
+                "parameters": sum(p.numel() for p in self.model.parameters())}
+
+    def _decoder(self) -> StreamingDecoder:
+        cfg = self.config
+        return StreamingDecoder(**cfg.decoder_kwargs(self.processor.hop_s, self.model.config.min_midi_note),
+                                use_onsets=cfg.use_onsets and "onset" in self.model.heads)
+
+    def transcribe_blocks(self, blocks: Iterable[np.ndarray]) -> tuple[list[NoteEvent], int]:
+        """Notes from a stream of mono blocks at the model's sample rate; also the sample count."""
+        import torch
+
+        hop, win = self.processor.hop_length, self.processor.win_length
+        decoder = self._decoder()
+        notes: list[NoteEvent] = []
+        buf = np.zeros(0, dtype=np.float32)
+        buf_start = 0  # absolute sample of buf[0]
+        next_frame = 0
+        total = 0
+        blocks = iter(blocks)
+        ended = False
+        while True:
+            if not ended:
+                block = next(blocks, None)
+                if block is None:
+                    ended = True
+                else:
+                    buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
+                    total += len(block)
+            available = 0 if total < win else 1 + (total - win) // hop
+            while next_frame < available:
+                first, last = self._span(next_frame, available, ended)
+                if last is None:
+                    break  # wait for more audio
+                a, b = first * hop - buf_start, (last - 1) * hop + win - buf_start
+                mel = self.processor.mel_tensor(buf[a:b]).to(self.device)
+                with torch.inference_mode():
+                    heads = self.model.forward_heads(mel.unsqueeze(0))
+                probs = {k: torch.sigmoid(v.float())[0].cpu().numpy() for k, v in heads.items()}
+                count = min(self.chunk, available - next_frame)
+                rows = slice(next_frame - first, next_frame - first + count)
+                notes += decoder.push(probs["frame"][rows], probs["onset"][rows] if "onset" in probs else None,
+                                      probs["velocity"][rows] if "velocity" in probs else None)
+                next_frame += count
+                next_first = max(0, (next_frame - self.context) // self.step * self.step)
+                drop = max(0, next_first * hop - buf_start)
+                buf, buf_start = buf[drop:], buf_start + drop
+            if ended:
+                break
+        notes += decoder.finish()
+        return sort_notes(notes), total
+
+    def _span(self, start: int, available: int, ended: bool) -> tuple[int, int | None]:
+        """Input frames ``[first, last)`` for the chunk of outputs starting at ``start``: on the
+        global window grid, with at least ``context`` frames either side where the audio has them.
+        ``last`` is None when the stream must deliver more audio first."""
+        first = max(0, (start - self.context) // self.step * self.step)
+        need = start + self.chunk + self.context - first  # frames wanted from ``first``
+        steps = max(0, -(-(need - self.window) // self.step))
+        last = first + self.window + steps * self.step
+        if last <= available:
+            return first, last
+        return (first, available) if ended else (first, None)
+
+    def transcribe_file(self, path: str | Path) -> Transcription:
+        from sound2sheet.core.audio import iter_audio_blocks
+
+        notes, samples = self.transcribe_blocks(iter_audio_blocks(path, self.processor.sample_rate))
+        return Transcription(notes, samples / self.processor.sample_rate, str(path), self.describe())
+
+    def transcribe_array(self, audio: np.ndarray, sample_rate: int) -> Transcription:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 2:  # [samples, channels]
+            audio = audio.mean(axis=1)
+        if audio.ndim != 1 or audio.size == 0:
+            raise AudioError(f"expected non-empty mono or [samples, channels] audio, got shape {audio.shape}")
+        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+        if sample_rate != self.processor.sample_rate:
+            import soxr
+
+            audio = soxr.resample(audio, sample_rate, self.processor.sample_rate, quality="HQ").astype(np.float32)
+        step = self.processor.sample_rate * 30
+        notes, samples = self.transcribe_blocks(audio[i:i + step] for i in range(0, len(audio), step))
+        return Transcription(notes, samples / self.processor.sample_rate, None, self.describe())
+
+
+def transcribe(path_or_array, sample_rate: int | None = None, checkpoint: str | Path | None = None,
+               inference_config=None, model=None) -> list[NoteEvent]:
+    """Transcribe a file path or an audio array (give ``sample_rate`` with an array).
+
+    Uses the shipped default model unless ``checkpoint`` or ``model`` is given.
+    """
+    transcriber = Transcriber(model if model is not None else load_model(checkpoint), inference_config)
+    if isinstance(path_or_array, (str, Path)):
+        return transcriber.transcribe_file(path_or_array).notes
+    if sample_rate is None:
+        raise AudioError("transcribing an array needs its sample_rate")
+    return transcriber.transcribe_array(path_or_array, sample_rate).notes
+
+
+def iter_files(paths: Iterable[str | Path], extensions: tuple[str, ...]) -> Iterator[Path]:
+    """Files and the matching files inside folders (recursive, sorted)."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.suffix.lower() in extensions)
+        else:
+            yield p

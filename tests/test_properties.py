@@ -1,0 +1,63 @@
+"""Property-based tests for label building and decoding."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sound2sheet.decoding import StreamingDecoder, decode_notes
+from sound2sheet.labels import notes_to_rolls
+from sound2sheet.notes import NoteEvent
+
+HOP = 0.01
+KEYS = 12  # a slice of the keyboard keeps examples small; the code is the same for 88
+probs = st.integers(5, 80).flatmap(lambda n: arrays(np.float32, (n, KEYS), elements=st.floats(0, 1, width=32)))
+
+
+def _valid(notes, n_frames):
+    assert notes == sorted(notes, key=lambda n: (n.onset, n.pitch, n.offset))
+    last_end: dict[int, float] = {}
+    for n in notes:
+        assert n.onset < n.offset <= n_frames * HOP + 1e-9
+        assert 21 <= n.pitch < 21 + KEYS
+        assert n.onset >= last_end.get(n.pitch, -1.0) - 1e-9  # no overlap on one key
+        last_end[n.pitch] = n.offset
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans())
+def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets):
+    onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if use_onsets else None
+    notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=median, min_duration_s=0.0)
+    _valid(notes, frame.shape[0])
+    # fed in arbitrary blocks, the streaming decoder agrees
+    cuts = sorted(data.draw(st.lists(st.integers(1, frame.shape[0] - 1), max_size=4, unique=True)))
+    dec = StreamingDecoder(hop_s=HOP, median_filter_size=median, min_duration_s=0.0)
+    got = []
+    for a, b in zip([0] + cuts, cuts + [frame.shape[0]]):
+        got += dec.push(frame[a:b], onset[a:b] if onset is not None else None)
+    got += dec.finish()
+    assert sorted(got, key=lambda n: (n.onset, n.pitch, n.offset)) == notes
+
+
+@st.composite
+def note_lists(draw):
+    """Notes on the 10 ms grid; one key's onsets at least 2 frames apart (closer ones are one peak)."""
+    notes = []
+    for key in draw(st.lists(st.integers(0, KEYS - 1), max_size=6, unique=True)):
+        t = draw(st.integers(0, 5))
+        for _ in range(draw(st.integers(1, 4))):
+            length = draw(st.integers(1, 30))
+            notes.append(NoteEvent(21 + key, round(t * HOP, 9), round((t + length) * HOP, 9), draw(st.integers(1, 127))))
+            t += max(2, length + draw(st.integers(0, 10)))
+    return notes
+
+
+@settings(max_examples=150, deadline=None)
+@given(notes=note_lists())
+def test_labels_decode_back_to_the_notes(notes):
+    n_frames = 200
+    rolls = notes_to_rolls(notes, n_frames, HOP, num_keys=KEYS)
+    back = decode_notes(rolls.frame, rolls.onset, rolls.velocity, hop_s=HOP, median_filter_size=1, min_duration_s=0.0)
+    expected = sorted(notes, key=lambda n: (n.onset, n.pitch))
+    assert [(n.pitch, n.onset, n.offset, n.velocity) for n in back] == [(n.pitch, n.onset, n.offset, n.velocity) for n in expected]
