@@ -95,3 +95,22 @@ def test_mixed_precision_step_runs_on_cpu(data_config, tmp_path):
     assert trainer.amp_dtype == torch.bfloat16
     history = trainer.train()
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))
+
+
+def test_exported_model_is_slim_and_predicts_the_same(data_config, tmp_path):
+    from sound2sheet.cli import main as cli_main
+
+    trainer, model = _run(data_config, tmp_path / "run", num_epochs=1, max_steps=2)
+    trainer.train()
+    out = tmp_path / "slim.pt"
+    assert cli_main(["export-model", str(tmp_path / "run"), str(out)]) == 0
+    slim = torch.load(out, map_location="cpu", weights_only=True)
+    assert "optimizer_state_dict" not in slim and slim["provenance"]["step"] == 2
+    assert all(v.dtype == torch.float16 for v in slim["model_state_dict"].values() if v.is_floating_point())
+    assert out.stat().st_size < 0.6 * (tmp_path / "run" / "best_model.pt").stat().st_size
+    full = Sound2SheetModel.from_pretrained(tmp_path / "run" / "best_model.pt")
+    half = Sound2SheetModel.from_pretrained(out)
+    assert next(half.parameters()).dtype == torch.float32 and half.data_config == full.data_config
+    mel = torch.randn(1, 128, 300)
+    a, b = full.probabilities(mel), half.probabilities(mel)
+    assert max(float(abs(a[k] - b[k]).max()) for k in a) < 2e-2

@@ -22,7 +22,7 @@ from sound2sheet.data.render import TAIL_SECONDS
 from sound2sheet.errors import DatasetError
 from sound2sheet.midi import read_midi_notes
 
-pytest.importorskip("fluidsynth", reason="pyfluidsynth / libfluidsynth missing")
+pytest.importorskip("fluidsynth", reason="pyfluidsynth / libfluidsynth missing", exc_type=ImportError)
 
 TIMGM = str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
 

@@ -28,7 +28,7 @@ def _add_transcribe(sub) -> None:
     p.add_argument("inputs", nargs="+", type=Path, metavar="AUDIO_OR_DIR")
     p.add_argument("-o", "--out", type=Path, default=Path("."), help="output directory (default: current directory)")
     p.add_argument("--checkpoint", type=Path, help="a trained checkpoint or run directory (default: the shipped model)")
-    p.add_argument("--format", default="mid,json", help="comma-separated: mid,json,png (default: mid,json)")
+    p.add_argument("--format", default="mid,json", help="comma-separated: mid,json,png,musicxml (default: mid,json)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
 
@@ -99,6 +99,13 @@ def _add_fetch_assets(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("data/assets"), help="destination (default: data/assets)")
 
 
+def _add_export_model(sub) -> None:
+    p = sub.add_parser("export-model", help="slim a trained checkpoint for shipping (weights + configs, float16)")
+    p.add_argument("checkpoint", type=Path, help="a checkpoint or run directory (best_model.pt is used)")
+    p.add_argument("out", type=Path, help="where to write the slim checkpoint")
+    p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16, half the size)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sound2sheet import __version__
 
@@ -114,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transcribe(sub)
     _add_evaluate(sub)
     _add_demo(sub)
+    _add_export_model(sub)
     return parser
 
 
@@ -253,6 +261,9 @@ def _cmd_transcribe(args) -> int:
         except Sound2SheetError as exc:
             failed += 1
             line = f"sound2sheet: error: {path}: {exc}"
+        except OSError as exc:  # an output cannot be written (not a directory, disk full): the writers are atomic
+            failed += 1
+            line = f"sound2sheet: error: {path}: cannot write output: {exc}"
         stream = sys.stderr if line.startswith("sound2sheet: error") else sys.stdout
         if progress is not None:
             progress.write(line, file=stream)
@@ -300,10 +311,18 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_export_model(args) -> int:
+    from sound2sheet.model.checkpoint import export_for_inference
+
+    out = export_for_inference(args.checkpoint, args.out, half=not args.fp32)
+    print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
 COMMANDS = {
     "transcribe": _cmd_transcribe, "evaluate": _cmd_evaluate,
     "train": _cmd_train, "make-dataset": _cmd_make_dataset, "dataset": _cmd_dataset,
-    "fetch-assets": _cmd_fetch_assets, "demo": _cmd_demo,
+    "fetch-assets": _cmd_fetch_assets, "demo": _cmd_demo, "export-model": _cmd_export_model,
 }
 
 

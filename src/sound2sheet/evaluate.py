@@ -18,7 +18,7 @@ from sound2sheet.core.audio import AUDIO_EXTENSIONS
 from sound2sheet.errors import DatasetError
 from sound2sheet.labels import notes_to_rolls
 from sound2sheet.metrics import frame_counts, frame_scores, note_scores
-from sound2sheet.midi import read_midi_notes
+from sound2sheet.midi import has_sustain_pedal, read_midi_notes
 from sound2sheet.notes import NoteEvent
 
 MIDI_EXTENSIONS = (".mid", ".midi")
@@ -54,11 +54,7 @@ def reference_notes(path: Path, sustain_pedal: str = "auto") -> list[NoteEvent]:
     """Ground truth; ``auto`` extends offsets by the sustain pedal only when the file has
     pedal events (benchmark ground truth comes already extended, without them)."""
     if sustain_pedal == "auto":
-        import pretty_midi
-
-        pm = pretty_midi.PrettyMIDI(str(path))
-        has_pedal = any(cc.number == 64 for inst in pm.instruments for cc in inst.control_changes)
-        return read_midi_notes(path, sustain_pedal=has_pedal)
+        return read_midi_notes(path, sustain_pedal=has_sustain_pedal(path))
     return read_midi_notes(path, sustain_pedal=sustain_pedal == "on")
 
 

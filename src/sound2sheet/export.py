@@ -45,3 +45,9 @@ def write_png(notes: Sequence[NoteEvent], path: str | Path, title: str = "", dur
     from sound2sheet.plots import plot_notes
 
     return plot_notes(notes, path, title=title, duration=duration)
+
+
+def write_musicxml(notes: Sequence[NoteEvent], path: str | Path, title: str = "", bpm: float | None = None) -> Path:
+    from sound2sheet.score import write_musicxml as _write
+
+    return _write(notes, path, title=title, bpm=bpm)

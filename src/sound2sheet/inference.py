@@ -11,6 +11,7 @@ Memory depends on the chunk size, not on the file.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -20,6 +21,8 @@ import numpy as np
 from sound2sheet.decoding import StreamingDecoder
 from sound2sheet.errors import AudioError, CheckpointError
 from sound2sheet.notes import NoteEvent, sort_notes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -144,12 +147,18 @@ class Transcriber:
         return Transcription(notes, samples / self.processor.sample_rate, str(path), self.describe())
 
     def transcribe_array(self, audio: np.ndarray, sample_rate: int) -> Transcription:
+        """Like :meth:`transcribe_file`; non-finite samples are silenced with a warning, as for files."""
         audio = np.asarray(audio, dtype=np.float32)
-        if audio.ndim == 2:  # [samples, channels]
-            audio = audio.mean(axis=1)
-        if audio.ndim != 1 or audio.size == 0:
+        if audio.ndim not in (1, 2) or audio.size == 0:  # [samples] or [samples, channels]
             raise AudioError(f"expected non-empty mono or [samples, channels] audio, got shape {audio.shape}")
-        audio = np.nan_to_num(audio, nan=0.0, posinf=0.0, neginf=0.0)
+        finite = np.isfinite(audio)
+        if not finite.all():
+            if not finite.any():
+                raise AudioError("every sample of the audio array is NaN or infinite")
+            log.warning("audio array: replaced %d non-finite samples with silence", int((~finite).sum()))
+            audio = np.where(finite, audio, 0.0).astype(np.float32)
+        if audio.ndim == 2:
+            audio = audio.mean(axis=1)
         if sample_rate != self.processor.sample_rate:
             import soxr
 

@@ -73,6 +73,11 @@ def apply_sustain(notes: Sequence[NoteEvent], intervals: Sequence[tuple[float, f
     return sort_notes(out)
 
 
+def has_sustain_pedal(path: str | Path) -> bool:
+    """Whether any track has sustain-pedal (CC64) events; a clear MidiError if unreadable."""
+    return any(cc.number == SUSTAIN_CC for inst in _load(path).instruments for cc in inst.control_changes)
+
+
 def read_midi_notes(path: str | Path, sustain_pedal: bool = True) -> list[NoteEvent]:
     """All non-drum notes of a MIDI file, offsets pedal-extended when ``sustain_pedal``."""
     pm = _load(path)

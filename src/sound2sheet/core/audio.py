@@ -34,7 +34,8 @@ def _open(path: Path):
 def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = _BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Stream a file as mono float32 blocks at ``sample_rate``; memory stays bounded by the block.
 
-    Channels are averaged; non-finite samples are replaced by 0 (logged once).
+    Channels are averaged; non-finite samples are replaced by 0 (logged once). A file with no
+    finite sample at all is an AudioError: it holds no audio, and "no notes" would hide that.
     """
     import soxr
 
@@ -55,11 +56,11 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
                 raise AudioError(f"cannot decode audio file {path} after {read / f.samplerate:.1f} s: {exc}") from None
             last = data.shape[0] < block
             read += data.shape[0]
-            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-            finite = np.isfinite(mono)
+            finite = np.isfinite(data)  # per channel, so one bad channel does not blank the others
             if not finite.all():
                 bad += int((~finite).sum())
-                mono = np.where(finite, mono, 0.0).astype(np.float32)
+                data = np.where(finite, data, 0.0).astype(np.float32)
+            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=last)
             if mono.size:
@@ -68,6 +69,8 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
                 break
         if read == 0:
             raise AudioError(f"audio file has no samples: {path}")
+        if bad >= read * f.channels:
+            raise AudioError(f"every sample of {path} is NaN or infinite")
         if bad:
             log.warning("%s: replaced %d non-finite samples with silence", path, bad)
 

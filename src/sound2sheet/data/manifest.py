@@ -82,10 +82,15 @@ def read_manifest(dataset_dir: str | Path, split: str) -> list[ManifestItem]:
             if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
             audio, midi = raw["audio"], raw["midi"]
+            if not (isinstance(audio, str) and isinstance(midi, str) and audio and midi):
+                raise ValueError("audio and midi must be non-empty path strings")
         except (ValueError, KeyError) as exc:
             raise DatasetError(f"{path}:{lineno}: malformed manifest line ({exc})") from None
         for rel in (audio, midi):
-            resolve_inside(dataset_dir, rel)
+            try:
+                resolve_inside(dataset_dir, rel)
+            except DatasetError as exc:  # say which manifest line to fix
+                raise DatasetError(f"{path}:{lineno}: {exc}") from None
         extra = {k: v for k, v in raw.items() if k not in _KNOWN}
         items.append(
             ManifestItem(

@@ -52,11 +52,35 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, AttributeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint: {reason[:200]}") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint: {_load_failure(path, exc)}") from None
     if not isinstance(data, dict) or "model_state_dict" not in data or "model_config" not in data:
         raise CheckpointError(f"{path} is not a Sound2Sheet checkpoint (no model_state_dict/model_config)")
     return data
+
+
+def _load_failure(path: Path, exc: BaseException) -> str:
+    """Why ``torch.load`` failed, in one line. For a file that is not a PyTorch file at all,
+    torch's own first line advises retrying with ``weights_only=False``: misleading (and
+    unsafe), so say what the file is instead; otherwise keep torch's specific detail."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b"?"
+    if not head:
+        return "the file is empty"
+    text = str(exc).strip()
+    if not zipfile.is_zipfile(path):
+        if head == b"PK\x03\x04":  # torch's zip format without its central directory at the end
+            return "the file is truncated or damaged (incomplete zip archive)"
+        if head[:1] != b"\x80":  # not a legacy (raw pickle) torch file either
+            return "not a PyTorch checkpoint file"
+    if "WeightsUnpickler error:" in text:  # a real pickle holding objects that safe loading refuses
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].strip()
+        return f"it holds Python objects that safe (weights-only) loading refuses: {detail[:150]}"
+    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
 def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
@@ -72,18 +96,43 @@ def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tenso
 def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
     """Rebuild the model a checkpoint describes, load its weights, attach its data and
     inference configs, and put it in eval mode."""
-    from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig
+    from sound2sheet.errors import Sound2SheetError
+    from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, check_compatible
     from sound2sheet.model.sound2sheet_model import Sound2SheetModel
 
     ckpt = load_checkpoint(path, map_location=map_location)
     try:
         model_config = ModelConfig.from_dict(ckpt["model_config"], strict=False)
         model = Sound2SheetModel(model_config, freeze_encoder=False, encoder_config=ckpt.get("encoder_config"))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: invalid model configuration in checkpoint: {exc}") from None
+        data_config = DataConfig.from_dict(ckpt["data_config"], strict=False) if ckpt.get("data_config") else None
+        inference_config = (InferenceConfig.from_dict(ckpt["inference_config"], strict=False)
+                            if ckpt.get("inference_config") else None)
+        if data_config is not None:  # features the model cannot take would fail deep inside the encoder
+            check_compatible(data_config, model_config)
+    except (TypeError, ValueError, KeyError, Sound2SheetError) as exc:
+        raise CheckpointError(f"{path}: invalid configuration in checkpoint: {exc}") from None
     load_model_weights(model, ckpt["model_state_dict"], source=str(path))
-    if ckpt.get("data_config"):
-        model.data_config = DataConfig.from_dict(ckpt["data_config"], strict=False)
-    if ckpt.get("inference_config"):
-        model.inference_config = InferenceConfig.from_dict(ckpt["inference_config"], strict=False)
+    if data_config is not None:
+        model.data_config = data_config
+    if inference_config is not None:
+        model.inference_config = inference_config
     return model.to(map_location).eval()
+
+
+def export_for_inference(source: str | Path, target: str | Path, half: bool = True) -> Path:
+    """Write a slim copy of a checkpoint for shipping: weights (float16 when ``half``: half the
+    size, and loading casts back to float32) and the configs needed to rebuild the model and
+    its features; no optimizer or RNG state, so it cannot be resumed, only used or warm-started."""
+    ckpt = load_checkpoint(source)
+    weights = {
+        k: (v.half() if half and v.is_floating_point() else v).contiguous()
+        for k, v in ckpt["model_state_dict"].items()
+    }
+    keep = ("model_config", "encoder_config", "data_config", "inference_config", "training_config")
+    payload: dict[str, Any] = {"model_state_dict": weights, **{k: ckpt[k] for k in keep if ckpt.get(k) is not None}}
+    state = ckpt.get("train_state") or {}
+    payload["provenance"] = {
+        "source": Path(source).name, "step": state.get("step"), "epoch": state.get("epoch"),
+        "best_value": state.get("best_value"), "best_epoch": state.get("best_epoch"),
+    }
+    return save_checkpoint(target, payload)

@@ -7,6 +7,11 @@ from torch import nn
 
 from sound2sheet.model.config import ModelConfig
 
+# Output biases start at each head's base rate, so training does not spend its first hundreds
+# of steps learning that most of a piano roll is silent (measured on the standard set: 5 % of
+# frame cells active -> logit -2.9; onset targets ~0.2 % with onset_pos_weight 10 -> about -4).
+PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0}
+
 
 class PianoRollClassifier(nn.Module):
     """``features [batch, frames, in_dim] -> {head: logits [batch, frames, num_keys]}``.
@@ -34,6 +39,9 @@ class PianoRollClassifier(nn.Module):
             dim = width
         self.trunk = nn.Sequential(*layers)
         self.out = nn.Linear(dim, self.num_keys * len(heads))
+        with torch.no_grad():
+            for i, head in enumerate(heads):
+                self.out.bias[i * self.num_keys:(i + 1) * self.num_keys] = PRIOR_LOGITS.get(head, 0.0)
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         x = features

@@ -19,8 +19,9 @@ AUDIOSET_MEAN = -4.2677393
 AUDIOSET_STD = 4.5689974
 
 # AST shapes buildable without downloaded weights. "base" is the AudioSet AST architecture
-# (MIT/ast-finetuned-audioset-10-10-0.4593); "small" is sized for a 2-core CPU (about 100x
-# real time for the encoder, see benchmarks/encoder_speed.py); "tiny" trains in seconds for tests.
+# (MIT/ast-finetuned-audioset-10-10-0.4593); "small" is sized for a 2-core CPU (5.12 s window,
+# 80 ms tokens; the whole default model runs ~125x real time, see benchmarks/encoder_speed.py);
+# "tiny" trains in seconds for tests.
 ENCODER_SIZES: dict[str, dict[str, Any]] = {
     "tiny": dict(
         hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
@@ -28,7 +29,7 @@ ENCODER_SIZES: dict[str, dict[str, Any]] = {
     ),
     "small": dict(
         hidden_size=192, num_hidden_layers=4, num_attention_heads=3, intermediate_size=768,
-        patch_size=16, frequency_stride=16, time_stride=8, max_length=1024,
+        patch_size=16, frequency_stride=16, time_stride=8, max_length=512,
     ),
     "base": dict(
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,

@@ -27,22 +27,23 @@ def as_mel_batch(mel: Any) -> torch.Tensor:
 
 
 class ConvSkip(nn.Module):
-    """``mel [batch, n_mels, frames] -> [batch, frames, out_dim]``: two 3x3 conv blocks with
-    frequency pooling, then a per-frame projection. Kernels are shared across frequency, so
-    what it learns about one pitch's harmonics transfers to its neighbours."""
+    """``mel [batch, n_mels, frames] -> [batch, frames, out_dim]``: three 3x3 conv blocks, each
+    followed by frequency pooling (time keeps its 10 ms resolution), then a per-frame
+    projection. Kernels are shared across frequency, so what it learns about one pitch's
+    harmonics transfers to its neighbours; pooling after every block keeps it cheap."""
 
     def __init__(self, n_mels: int, channels: int, out_dim: int) -> None:
         super().__init__()
         c = channels
         self.net = nn.Sequential(
-            nn.Conv2d(1, c, 3, padding=1), nn.GELU(),
+            nn.Conv2d(1, c, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
             nn.Conv2d(c, c, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.GELU(), nn.MaxPool2d((2, 1)),
         )
-        self.proj = nn.Linear(2 * c * (n_mels // 4), out_dim)
+        self.proj = nn.Linear(2 * c * (n_mels // 8), out_dim)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.net(mel.unsqueeze(1))  # [B, 2c, n_mels/4, T]
+        x = self.net(mel.unsqueeze(1))  # [B, 2c, n_mels/8, T]
         b, c, f, t = x.shape
         return self.proj(x.permute(0, 3, 1, 2).reshape(b, t, c * f))
 
