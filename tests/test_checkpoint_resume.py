@@ -97,13 +97,27 @@ def test_mixed_precision_step_runs_on_cpu(data_config, tmp_path):
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a lent device)")
+@pytest.mark.parametrize("amp_dtype", ["fp16", "bf16"])
+def test_mixed_precision_trains_and_resumes_on_cuda(data_config, tmp_path, amp_dtype):
+    trainer, _ = _run(data_config, tmp_path, num_epochs=2, use_mixed_precision=True, amp_dtype=amp_dtype,
+                      steps_per_epoch=3, device="cuda")
+    assert trainer.amp_dtype == {"fp16": torch.float16, "bf16": torch.bfloat16}[amp_dtype]
+    assert trainer.scaler.is_enabled() == (amp_dtype == "fp16")  # loss scaling only for fp16
+    history = trainer.train()
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in history)
+    resumed, _ = _run(data_config, tmp_path, num_epochs=3, use_mixed_precision=True, amp_dtype=amp_dtype,
+                      steps_per_epoch=3, device="cuda", resume_from="auto")
+    assert resumed.state.step == 6 and torch.isfinite(torch.tensor(resumed.train()[-1]["train_loss"]))
+
+
 def test_exported_model_is_slim_and_predicts_the_same(data_config, tmp_path):
     from sound2sheet.cli import main as cli_main
 
     trainer, model = _run(data_config, tmp_path / "run", num_epochs=1, max_steps=2)
     trainer.train()
     out = tmp_path / "slim.pt"
-    assert cli_main(["export-model", str(tmp_path / "run"), str(out)]) == 0
+    assert cli_main(["export-model", str(tmp_path / "run"), str(out), "--inference", "onset_threshold=0.4"]) == 0
     slim = torch.load(out, map_location="cpu", weights_only=True)
     assert "optimizer_state_dict" not in slim and slim["provenance"]["step"] == 2
     assert all(v.dtype == torch.float16 for v in slim["model_state_dict"].values() if v.is_floating_point())
@@ -111,6 +125,22 @@ def test_exported_model_is_slim_and_predicts_the_same(data_config, tmp_path):
     full = Sound2SheetModel.from_pretrained(tmp_path / "run" / "best_model.pt")
     half = Sound2SheetModel.from_pretrained(out)
     assert next(half.parameters()).dtype == torch.float32 and half.data_config == full.data_config
+    assert half.inference_config.onset_threshold == 0.4 and full.inference_config.onset_threshold == 0.5
+    assert cli_main(["export-model", str(tmp_path / "run"), str(tmp_path / "x.pt"), "--inference", "onset_treshold=0.4"]) == 2
     mel = torch.randn(1, 128, 300)
     a, b = full.probabilities(mel), half.probabilities(mel)
     assert max(float(abs(a[k] - b[k]).max()) for k in a) < 2e-2
+
+
+def test_resuming_with_fewer_epochs_anneals_over_the_new_length(data_config, tmp_path):
+    first, _ = _run(data_config, tmp_path, num_epochs=4, save_every_steps=0, lr_schedule="cosine")
+    first.config.num_epochs = 1  # stop after one epoch of a 4-epoch schedule
+    first.train()
+    step = first.state.step
+    resumed, _ = _run(data_config, tmp_path, num_epochs=2, save_every_steps=0, lr_schedule="cosine", resume_from="auto")
+    fresh, _ = _run(data_config, tmp_path / "fresh", num_epochs=2, save_every_steps=0, lr_schedule="cosine")
+    expected = fresh._schedule()(step) * fresh.config.learning_rate
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+    assert resumed.scheduler.get_last_lr()[0] == pytest.approx(expected)
+    resumed.train()
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(fresh.config.learning_rate * fresh.config.min_lr_ratio, rel=0.05)

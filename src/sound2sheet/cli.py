@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -48,9 +49,13 @@ def _add_evaluate(sub) -> None:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="short real train + predict + score run on synthesized clips")
+    p = sub.add_parser("demo", help="transcribe a bundled example with the shipped model into every format", description=(
+        "Transcribes a bundled 20 s recording with the shipped model, writes MIDI, MusicXML, JSON and PNG, and "
+        "scores it against the example's MIDI. --train instead runs a short train + predict + score on synthesized clips."))
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output directory (default: demo-output)")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default: 30)")
+    p.add_argument("--checkpoint", type=Path, help="use this model instead of the shipped one")
+    p.add_argument("--train", action="store_true", help="train a tiny model from scratch on synthesized clips instead")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs with --train (default: 30)")
 
 
 def _add_make_dataset(sub) -> None:
@@ -104,6 +109,8 @@ def _add_export_model(sub) -> None:
     p.add_argument("checkpoint", type=Path, help="a checkpoint or run directory (best_model.pt is used)")
     p.add_argument("out", type=Path, help="where to write the slim checkpoint")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16, half the size)")
+    p.add_argument("--inference", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override one InferenceConfig field stored with the model (repeatable), e.g. onset_threshold=0.4")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,13 +148,27 @@ def _cmd_train(args) -> int:
     if args.device:
         overrides.append(f"training.device={args.device}")
     run_training(load_run_config(args.config, overrides))
+    from sound2sheet.model.distributed import env_world_size
+
+    if env_world_size() > 1:
+        # A torchrun worker whose training finished (files written, process group destroyed)
+        # ends here without interpreter teardown: with torch 2.13, tearing down gloo/DDP state
+        # at exit sometimes aborts the process ("terminate called without an active
+        # exception"), which torchrun would report as a failed run.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
 def _cmd_demo(args) -> int:
-    from sound2sheet.commands.demo import run_demo
+    from sound2sheet.commands.demo import run_demo, transcribe_example
 
-    run_demo(args.out, epochs=args.epochs)
+    if args.train:
+        run_demo(args.out, epochs=args.epochs)
+    else:
+        transcribe_example(args.out, args.checkpoint)
     return 0
 
 
@@ -314,7 +335,10 @@ def _cmd_evaluate(args) -> int:
 def _cmd_export_model(args) -> int:
     from sound2sheet.model.checkpoint import export_for_inference
 
-    out = export_for_inference(args.checkpoint, args.out, half=not args.fp32)
+    from sound2sheet.runconfig import parse_overrides
+
+    inference = parse_overrides([f"inference.{pair}" for pair in args.inference]).get("inference", {})
+    out = export_for_inference(args.checkpoint, args.out, half=not args.fp32, inference=inference)
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
     return 0
 

@@ -119,10 +119,15 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     return model.to(map_location).eval()
 
 
-def export_for_inference(source: str | Path, target: str | Path, half: bool = True) -> Path:
+def export_for_inference(
+    source: str | Path, target: str | Path, half: bool = True, inference: dict[str, Any] | None = None
+) -> Path:
     """Write a slim copy of a checkpoint for shipping: weights (float16 when ``half``: half the
     size, and loading casts back to float32) and the configs needed to rebuild the model and
-    its features; no optimizer or RNG state, so it cannot be resumed, only used or warm-started."""
+    its features; no optimizer or RNG state, so it cannot be resumed, only used or warm-started.
+    ``inference`` overrides decoding fields (e.g. thresholds tuned on a validation split)."""
+    from sound2sheet.model.config import InferenceConfig
+
     ckpt = load_checkpoint(source)
     weights = {
         k: (v.half() if half and v.is_floating_point() else v).contiguous()
@@ -130,6 +135,8 @@ def export_for_inference(source: str | Path, target: str | Path, half: bool = Tr
     }
     keep = ("model_config", "encoder_config", "data_config", "inference_config", "training_config")
     payload: dict[str, Any] = {"model_state_dict": weights, **{k: ckpt[k] for k in keep if ckpt.get(k) is not None}}
+    if inference:
+        payload["inference_config"] = InferenceConfig.from_dict({**(ckpt.get("inference_config") or {}), **inference}).to_dict()
     state = ckpt.get("train_state") or {}
     payload["provenance"] = {
         "source": Path(source).name, "step": state.get("step"), "epoch": state.get("epoch"),

@@ -113,15 +113,22 @@ class PianoDataset(Dataset):
         self.padding_value = self.cache.processor.padding_value
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
-        iterator = self.items
+        # Under torchrun every rank builds the same cache: each starts at its own offset so
+        # the ranks mostly compute different files (writes are atomic, so overlaps are safe).
+        rank, world = _dist_rank_world()
+        shift = rank * len(self.items) // world
+        order = [*range(shift, len(self.items)), *range(shift)]
+        iterator = order
         if progress and self.items:
             from tqdm.auto import tqdm
 
-            iterator = tqdm(self.items, desc=f"mel cache ({split})", unit="file")
-        for item in iterator:
-            path = self.cache.ensure(self.audio_path(item))
-            self.mel_paths.append(path)
-            frames = int(MelCache.load(path).shape[0])
+            iterator = tqdm(order, desc=f"mel cache ({split})", unit="file")
+        paths: dict[int, Path] = {}
+        for i in iterator:
+            paths[i] = self.cache.ensure(self.audio_path(self.items[i]))
+        for i in range(len(self.items)):
+            self.mel_paths.append(paths[i])
+            frames = int(MelCache.load(paths[i]).shape[0])
             self.lengths.append(min(frames, max_frames) if max_frames else frames)
         self.segments: list[tuple[int, int]] = []
         for i, n in enumerate(self.lengths):
@@ -210,6 +217,20 @@ class EpochSampler(Sampler):
         return max(0, len(self._shard()) - self.start)
 
 
+class ShardSampler(Sampler):
+    """Indices ``rank, rank + world_size, ...`` of ``range(n)``: each item on exactly one rank,
+    in order (evaluation: no padding, so gathered scores equal one process's)."""
+
+    def __init__(self, n: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.rank, self.world_size = n, rank, world_size
+
+    def __iter__(self):
+        return iter(range(self.rank, self.n, self.world_size))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+
 def collate_batch(items: list[dict[str, Any]], padding_value: float = 0.0) -> dict[str, Any]:
     """Stack items, padding to the longest (mel with ``padding_value``, labels with 0)."""
     longest = max(it["mel"].shape[1] for it in items)
@@ -255,6 +276,8 @@ def create_dataloaders(
 
     Train yields random crops of ``crop_seconds`` in batches of ``batch_size``; val and test
     yield whole files one at a time (None when that split's manifest is absent or empty).
+    Under an initialised process group (torchrun) each rank gets its shard of every split:
+    ``batch_size`` is per process.
     """
     check_compatible(data_config, model_config)
     dataset_dir = Path(data_config.dataset_dir)
@@ -276,5 +299,6 @@ def create_dataloaders(
     max_frames = int(round(data_config.val_max_seconds / data_config.hop_s)) if data_config.val_max_seconds else None
     for split in ("val", "test"):
         ds = PianoDataset(data_config, split, max_frames=max_frames, **common)
-        loaders.append(DataLoader(ds, batch_size=1, shuffle=False, **loader_args) if len(ds) else None)
+        shard = ShardSampler(len(ds), rank, world) if world > 1 else None
+        loaders.append(DataLoader(ds, batch_size=1, shuffle=False, sampler=shard, **loader_args) if len(ds) else None)
     return train, loaders[0], loaders[1]

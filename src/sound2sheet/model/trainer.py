@@ -5,6 +5,10 @@ optimizer state come from ``last.pt``; dropout draws from the restored torch RNG
 their order are functions of ``(seed, epoch, index)`` (:class:`~sound2sheet.model.dataset.EpochSampler`);
 and creating a DataLoader iterator is kept from consuming the global RNG. ``last.pt`` is
 written every epoch (and every ``save_every_steps`` steps), so a killed run loses at most that.
+
+Under ``torchrun`` (an initialised process group, see :mod:`sound2sheet.model.distributed`)
+the model is wrapped in DistributedDataParallel, validation is split across ranks, and only
+rank 0 writes files.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import math
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,6 +32,7 @@ from sound2sheet.decoding import decode_notes
 from sound2sheet.errors import CheckpointError, ConfigError
 from sound2sheet.fileio import atomic_write_json
 from sound2sheet.metrics import frame_counts, frame_scores, note_scores
+from sound2sheet.model import distributed as ddp
 from sound2sheet.model.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, load_model_weights, save_checkpoint
 from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, TrainingConfig
 
@@ -47,6 +53,7 @@ class TrainState:
     stale_epochs: int = 0
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    world_size: int = 1  # processes that trained it (the global batch is batch_size * world_size)
 
 
 class WarmupSchedule:
@@ -70,11 +77,14 @@ class WarmupSchedule:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``TrainingConfig.device`` as a device; under torchrun a CUDA device is ``cuda:LOCAL_RANK``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} requested but CUDA is not available")
+    if device.type == "cuda" and ddp.is_distributed():
+        return torch.device("cuda", torch.cuda.current_device())  # set to LOCAL_RANK by distributed_session
     return device
 
 
@@ -149,10 +159,17 @@ class Trainer:
         random.seed(training_config.seed)
         self.model = model.to(self.device)
         self.checkpoint_dir = Path(training_config.checkpoint_dir)
-        self.is_main = not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_rank() == 0
+        self.is_main = ddp.rank() == 0
+        self.world_size = ddp.world_size()
         if training_config.init_from:
             ckpt = load_checkpoint(training_config.init_from)
             load_model_weights(self.model, ckpt["model_state_dict"], source=f"init_from={training_config.init_from}")
+        if ddp.is_distributed():
+            # Broadcasts rank 0's weights; every head is in the loss, so no unused parameters.
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+            # AST's expanded cls/distillation tokens get oddly strided grads: a copy, not an error.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
         decay, no_decay = [], []
         for p in self.model.parameters():
@@ -162,21 +179,19 @@ class Trainer:
             [{"params": decay, "weight_decay": training_config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=training_config.learning_rate,
         )
-        total = self.total_steps()
-        warmup = max(1, min(training_config.warmup_steps, total // 10))  # never more than 10 % of the run
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, WarmupSchedule(warmup, total, training_config.lr_schedule, training_config.min_lr_ratio)
-        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16)
         self.bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.pos_weight))
         self.onset_bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.onset_pos_weight))
-        self.state = TrainState()
+        self.state = TrainState(world_size=self.world_size)
         resume = training_config.resume_from
         if resume == "auto":
             resume = str(self.checkpoint_dir / LAST_NAME) if (self.checkpoint_dir / LAST_NAME).exists() else None
         if resume:
             self.load_state(resume)
+        if ddp.is_distributed():
+            self._check_ranks_agree(resume)
 
     # ------------------------------------------------------------------ setup
     def steps_per_epoch(self) -> int:
@@ -192,6 +207,23 @@ class Trainer:
     def core(self) -> nn.Module:
         """The model itself, unwrapped from DistributedDataParallel."""
         return self.model.module if hasattr(self.model, "module") else self.model
+
+    def _check_ranks_agree(self, resume: str | None) -> None:
+        """Every rank must start from the same point, or they would deadlock or diverge."""
+        st = self.state
+        mine = (bool(resume), st.epoch, st.step, st.batch_in_epoch)
+        seen = ddp.all_gather_objects(mine)
+        if any(other != seen[0] for other in seen):
+            raise CheckpointError(
+                f"ranks disagree on where training starts ((resumed, epoch, step, batch) per rank: {seen}); "
+                f"resuming under torchrun needs {self.checkpoint_dir / LAST_NAME} on a file system every rank sees"
+            )
+
+    def _schedule(self) -> WarmupSchedule:
+        """The LR multiplier this config asks for; warm-up never more than 10 % of the run."""
+        total = self.total_steps()
+        warmup = max(1, min(self.config.warmup_steps, total // 10))
+        return WarmupSchedule(warmup, total, self.config.lr_schedule, self.config.min_lr_ratio)
 
     def total_steps(self) -> int:
         return self.config.max_steps or self.config.num_epochs * max(1, self.steps_per_epoch())
@@ -222,8 +254,14 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
     # ------------------------------------------------------------------ loss
-    def compute_loss(self, heads: dict[str, torch.Tensor], batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Frame BCE + weighted onset BCE + weighted masked velocity MSE."""
+    def compute_loss(
+        self, heads: dict[str, torch.Tensor], batch: dict[str, Any], velocity_norm: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Frame BCE + weighted onset BCE + weighted masked velocity MSE.
+
+        The velocity MSE is a mean over onset-mask weight, not over items, so under DDP
+        (which averages gradients over ranks) ``velocity_norm`` is the global mask sum divided
+        by the world size: the averaged gradient is then the global batch's."""
         target = batch["piano_roll"]
         parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
@@ -231,7 +269,8 @@ class Trainer:
         if "velocity" in heads:
             mask = batch["onset_roll"]
             err = (torch.sigmoid(heads["velocity"].float()) - batch["velocity_roll"]) ** 2
-            parts["velocity"] = (err * mask).sum() / mask.sum().clamp(min=1.0) * self.config.velocity_loss_weight
+            norm = mask.sum().clamp(min=1.0) if velocity_norm is None else velocity_norm
+            parts["velocity"] = (err * mask).sum() / norm * self.config.velocity_loss_weight
         total = sum(parts.values())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
@@ -241,8 +280,14 @@ class Trainer:
     # ------------------------------------------------------------------ loop
     def train(self) -> list[dict[str, Any]]:
         st, cfg = self.state, self.config
+        if st.world_size != self.world_size:
+            if st.batch_in_epoch:
+                log.warning("resuming with %d processes a run that had %d: the rest of epoch %d sees a "
+                            "different order of items", self.world_size, st.world_size, st.epoch + 1)
+            st.world_size = self.world_size
         if self.is_main:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            self._remove_stale_temp_files()
         while st.epoch < cfg.num_epochs and not st.finished:
             started = time.perf_counter()
             self._train_epoch()
@@ -255,6 +300,7 @@ class Trainer:
             if self.val_loader is not None:
                 entry.update({f"val_{k}": v for k, v in self.evaluate(self.val_loader).items()})
             entry["epoch_time_s"] = time.perf_counter() - started
+            entry = ddp.broadcast_object(entry)  # rank 0's numbers decide best model / early stopping everywhere
             st.history.append(entry)
             improved = self._update_best(entry)
             st.epoch += 1
@@ -313,11 +359,15 @@ class Trainer:
                 progress.close()
 
     def train_step(self, batch: dict[str, Any]) -> float:
-        """One optimizer step; returns the batch loss."""
+        """One optimizer step; returns the batch loss (under DDP: the global batch's)."""
         batch = self._to_device(batch)
+        velocity_norm = None
+        if self.world_size > 1 and "onset_roll" in batch:
+            total = ddp.all_reduce_sum(batch["onset_roll"].sum().float().reshape(1))[0]
+            velocity_norm = total.clamp(min=1.0) / self.world_size
         with self.autocast():
             heads = self.model(batch["mel"], return_all_heads=True)
-        loss, _ = self.compute_loss(heads, batch)
+        loss, _ = self.compute_loss(heads, batch, velocity_norm)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.grad_clip_norm:
@@ -327,18 +377,23 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.state.step += 1
+        if self.world_size > 1:  # the same running loss on every rank, as one process would log
+            return float(ddp.all_reduce_sum(loss.detach().float().reshape(1))[0]) / self.world_size
         return float(loss.detach())
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader) -> dict[str, float]:
-        """Loss, frame scores and mean per-file note scores on whole files."""
+        """Loss, frame scores and mean per-file note scores on whole files.
+
+        Under DDP, a loader whose sampler is sharded across ranks (``create_dataloaders``
+        makes val/test loaders so) is evaluated a shard per rank and the per-batch results
+        gathered in dataset order: every rank returns the same scores a single process
+        would. Every rank must call it then."""
         core = self.core
         was_training = core.training
         core.eval()
         hop_s, min_pitch = self.model_config.hop_s, self.model_config.min_midi_note
-        loss_sum, n_batches = 0.0, 0
-        counts = np.zeros(4, dtype=np.int64)
-        per_file: list[dict[str, float]] = []
+        records: list[tuple[float, np.ndarray, list[dict[str, float]]]] = []  # per batch
         with _rng_preserved():
             batches = iter(loader)
         for batch in batches:
@@ -346,18 +401,31 @@ class Trainer:
             with self.autocast():
                 heads = core.forward_heads(batch["mel"])
             loss, _ = self.compute_loss(heads, batch)
-            loss_sum += float(loss)
-            n_batches += 1
             probs = {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in heads.items()}
             estimates = core.decode(probs, self.inference_config)
+            batch_counts = np.zeros(4, dtype=np.int64)
+            batch_files: list[dict[str, float]] = []
             for b in range(batch["mel"].shape[0]):
                 n = int(batch["n_frames"][b])
                 predicted = probs["frame"][b, :n] >= self.inference_config.classification_threshold
-                counts += frame_counts(predicted, batch["piano_roll"][b, :n].cpu().numpy() >= 0.5)
+                batch_counts += frame_counts(predicted, batch["piano_roll"][b, :n].cpu().numpy() >= 0.5)
                 reference = reference_notes_from_labels(batch, b, hop_s, min_pitch)
                 estimate = [note for note in estimates[b] if note.onset < n * hop_s]
-                per_file.append(note_scores(reference, estimate))
+                batch_files.append(note_scores(reference, estimate))
+            records.append((float(loss), batch_counts, batch_files))
         core.train(was_training)
+        if ddp.is_distributed() and getattr(loader.sampler, "world_size", 1) > 1:
+            # Rank r's k-th batch is the dataset's (k * world + r)-th: interleave back into order.
+            shards = ddp.all_gather_objects(records)
+            records = [shard[k] for k in range(max(map(len, shards))) for shard in shards if k < len(shard)]
+        loss_sum, n_batches = 0.0, 0
+        counts = np.zeros(4, dtype=np.int64)
+        per_file: list[dict[str, float]] = []
+        for batch_loss, batch_counts, batch_files in records:
+            loss_sum += batch_loss
+            n_batches += 1
+            counts += batch_counts
+            per_file.extend(batch_files)
         out = {"loss": loss_sum / max(1, n_batches), **frame_scores(counts)}
         if per_file:
             for key in per_file[0]:
@@ -380,6 +448,14 @@ class Trainer:
         return better
 
     # ------------------------------------------------------------------ checkpoints
+    def _remove_stale_temp_files(self) -> None:
+        """Delete temporary files a killed run left mid-write (``atomic_write``'s ``.NAME.*.tmp``)."""
+        for name in (LAST_NAME, BEST_NAME, "history.json", "run_config.json", "test_scores.json"):
+            for stale in self.checkpoint_dir.glob(f".{name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
+                    log.info("removed %s, left by an interrupted write", stale.name)
+
     def checkpoint_payload(self, full: bool = True) -> dict[str, Any]:
         core = self.core
         payload: dict[str, Any] = {
@@ -403,6 +479,20 @@ class Trainer:
     def save(self, path: str | Path, full: bool = True) -> Path:
         return save_checkpoint(path, self.checkpoint_payload(full))
 
+    def _follow_configured_schedule(self) -> None:
+        """After loading a scheduler, keep the *configured* LR horizon: resuming with the same
+        config changes nothing (exact resume), while a run resumed with more or fewer epochs
+        (e.g. cut short to fit a session) anneals over its new length from where it stands."""
+        current, wanted = self.scheduler.lr_lambdas[0], self._schedule()
+        if vars(current) == vars(wanted):
+            return
+        log.info("LR schedule follows the config: %s steps (checkpoint had %s)", wanted.total, current.total)
+        vars(current).update(vars(wanted))
+        step = self.scheduler.last_epoch
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+            group["lr"] = base * current(step)
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
     def load_state(self, path: str | Path) -> None:
         """Restore model, optimizer, scheduler, scaler, RNG and progress from a ``last.pt``."""
         ckpt = load_checkpoint(path, map_location=self.device)
@@ -411,6 +501,7 @@ class Trainer:
         load_model_weights(self.core, ckpt["model_state_dict"], source=str(path))
         self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
         self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
+        self._follow_configured_schedule()
         if ckpt.get("scaler_state_dict"):
             self.scaler.load_state_dict(ckpt["scaler_state_dict"])
         self.state = TrainState(**ckpt["train_state"])

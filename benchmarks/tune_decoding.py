@@ -1,0 +1,63 @@
+"""Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
+the dev or evaluation sets): frame and onset thresholds are swept over cached probabilities,
+and the pair with the best mean note-onset F1 (ties: note-with-offset F1) is printed together
+with the ``export-model --inference`` flags that bake it into a shipped checkpoint.
+
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+from sound2sheet.core import AudioProcessor
+from sound2sheet.data.manifest import read_manifest, resolve_inside
+from sound2sheet.metrics import note_scores
+from sound2sheet.midi import read_midi_notes
+from sound2sheet.model import InferenceConfig, Sound2SheetModel
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--dataset", type=Path, default=Path("data/standard"))
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--frame", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
+    ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    args = ap.parse_args()
+    model = Sound2SheetModel.from_pretrained(args.checkpoint)
+    processor = AudioProcessor.from_config(model.data_config)
+    base = model.inference_config or InferenceConfig()
+    pieces = []
+    for item in read_manifest(args.dataset, args.split):
+        audio = processor.load_audio(resolve_inside(args.dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
+        probs = model.probabilities(processor.to_mel_spectrogram(audio))
+        reference = [n for n in read_midi_notes(resolve_inside(args.dataset, item.midi), model.data_config.sustain_pedal)
+                     if n.onset < args.max_seconds]
+        pieces.append((probs, reference))
+    print(f"{len(pieces)} {args.split} pieces of {args.dataset}, first {args.max_seconds:.0f} s each")
+    print("| frame threshold | onset threshold | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|")
+    results = []
+    for frame_t, onset_t in itertools.product(args.frame, args.onset):
+        scores = []
+        for probs, reference in pieces:
+            config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t)
+            notes = model.decode(probs, config)[0]
+            scores.append(note_scores(reference, notes))
+        onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
+        offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
+        results.append((onset_f1, offset_f1, frame_t, onset_t))
+        print(f"| {frame_t} | {onset_t} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
+    onset_f1, offset_f1, frame_t, onset_t = max(results)
+    print(f"\nbest: frame {frame_t}, onset {onset_t}: note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
+    print(f"flags: --inference classification_threshold={frame_t} --inference onset_threshold={onset_t}")
+
+
+if __name__ == "__main__":
+    main()
