@@ -54,13 +54,18 @@ for path in sys.argv[2:]:
     midi.write(str(out / (Path(path).stem + ".mid")))
 """
 
+# transkun reads audio with pydub, which needs ffmpeg for anything but WAV: hand it a WAV copy.
 TRANSKUN = """
-import subprocess, sys, pretty_midi
+import subprocess, sys, tempfile, pretty_midi, soundfile as sf
 from pathlib import Path
 out = Path(sys.argv[1])
 for path in sys.argv[2:]:
     target = out / (Path(path).stem + ".mid")
-    subprocess.run([str(Path(sys.executable).parent / "transkun"), path, str(target)], check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / (Path(path).stem + ".wav")
+        y, sr = sf.read(path, dtype="float32")
+        sf.write(str(wav), y, sr, subtype="PCM_16")
+        subprocess.run([str(Path(sys.executable).parent / "transkun"), str(wav), str(target)], check=True)
     pm = pretty_midi.PrettyMIDI(str(target))
     for inst in pm.instruments:
         inst.notes = [n for n in inst.notes if n.pitch >= 0]  # negative pitches are pedal events

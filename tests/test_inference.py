@@ -50,10 +50,15 @@ def test_transcribe_array_at_any_rate_and_channels(trained):
     audio, sr = sf.read(str(data / "audio" / "short.flac"), dtype="float32")
     import soxr
 
-    stereo_44k = np.stack([soxr.resample(audio, sr, 44100)] * 2, axis=1)
-    notes = sound2sheet.transcribe(stereo_44k, sample_rate=44100, model=model)
     from_file = sound2sheet.transcribe(data / "audio" / "short.flac", model=model)
-    assert note_scores(from_file, notes)["note_onset_f1"] >= 0.9
+    # Same samples as a [samples, channels] array: exactly the file's notes.
+    assert sound2sheet.transcribe(np.stack([audio] * 2, axis=1), sample_rate=sr, model=model) == from_file
+    # At 44.1 kHz the array is resampled back to 16 kHz; the round trip alters the spectrum near
+    # Nyquist, which can flip a borderline note of this tiny model, so allow one miss of five.
+    # A rate handled wrongly would move or lose every note (precision ~0).
+    stereo_44k = np.stack([soxr.resample(audio, sr, 44100)] * 2, axis=1)
+    scores = note_scores(from_file, sound2sheet.transcribe(stereo_44k, sample_rate=44100, model=model))
+    assert scores["note_onset_precision"] == 1.0 and scores["note_onset_recall"] >= 0.8, scores
     from sound2sheet.errors import AudioError
 
     with pytest.raises(AudioError, match="sample_rate"):
