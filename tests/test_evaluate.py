@@ -83,6 +83,12 @@ def test_cli_report_table_and_plots(fixture_dirs, tmp_path, capsys):
     assert report["pieces"]["c"]["note_onset_f1"] == 0.0
     assert sorted(p.name for p in plots.glob("*.png")) == ["a.png", "b.png", "c.png"]
     assert (plots / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    before = report_path.read_bytes()
+    args = ["evaluate", str(gt), "--predictions", str(est), "--report", str(report_path)]
+    assert cli_main(args) == 2 and report_path.read_bytes() == before  # never replaced silently
+    assert "already exist (use --overwrite)" in capsys.readouterr().err
+    assert cli_main(args + ["--plots", str(tmp_path / "new"), "--overwrite"]) == 0
+    assert cli_main(["evaluate", str(gt), "--predictions", str(est), "--plots", str(plots)]) == 2
 
 
 def test_evaluate_runs_the_model(trained, tmp_path, capsys):

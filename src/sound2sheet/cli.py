@@ -46,6 +46,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--gt-pedal", choices=["auto", "on", "off"], default="auto",
                    help="extend ground-truth offsets by the sustain pedal (auto: when the file has pedal events)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report, plots or saved predictions")
 
 
 def _add_demo(sub) -> None:
@@ -233,6 +234,16 @@ def _cmd_dataset(args) -> int:
     return 1 if problems else 0
 
 
+def _refuse_existing(paths, overwrite: bool) -> None:
+    """Outputs are never replaced silently: one error line naming what exists (up to three)."""
+    from sound2sheet.errors import Sound2SheetError
+
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 3} more)" if len(existing) > 3 else ""
+        raise Sound2SheetError(f"{', '.join(existing[:3])}{more} already exist (use --overwrite)")
+
+
 def _cmd_fetch_assets(args) -> int:
     from sound2sheet.data.assets import fetch_assets
 
@@ -264,9 +275,7 @@ def _cmd_transcribe(args) -> int:
     for path in files:
         outputs = {fmt: args.out / f"{path.stem}.{fmt}" for fmt in formats}
         try:
-            existing = [str(p) for p in outputs.values() if p.exists()]
-            if existing and not args.overwrite:
-                raise Sound2SheetError(f"{', '.join(existing)} already exist (use --overwrite)")
+            _refuse_existing(outputs.values(), args.overwrite)
             result = transcriber.transcribe_file(path)
             meta = {**result.model, "source": str(path), "audio_seconds": round(result.duration, 3)}
             for fmt, out in outputs.items():
@@ -309,6 +318,11 @@ def _cmd_evaluate(args) -> int:
     from sound2sheet import evaluate as ev
 
     pairs = ev.collect_pairs(args.dir)
+    targets = [args.report] if args.report else []
+    for folder, ext in ((args.plots, "png"), (args.save_predictions if args.predictions is None else None, "mid")):
+        if folder is not None:
+            targets += [folder / f"{pair.name}.{ext}" for pair in pairs]
+    _refuse_existing(targets, args.overwrite)
     transcribe = None
     if args.predictions is None:
         from sound2sheet.inference import Transcriber, load_model
