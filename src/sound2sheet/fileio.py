@@ -9,11 +9,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _temp_affixes(path: Path) -> tuple[str, str]:
+    """Prefix and suffix of :func:`atomic_write`'s temporary files for ``path``."""
+    return f".{path.name}.", ".tmp"
+
+
+def stale_temp_files(path: str | Path) -> list[Path]:
+    """Temporary files an :func:`atomic_write` of ``path`` left behind when its process was killed."""
+    path = Path(path)
+    prefix, suffix = _temp_affixes(path)
+    return sorted(path.parent.glob(f"{prefix}*{suffix}"))
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, fsync it, rename onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    prefix, suffix = _temp_affixes(path)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

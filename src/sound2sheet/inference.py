@@ -151,14 +151,14 @@ class Transcriber:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim not in (1, 2) or audio.size == 0:  # [samples] or [samples, channels]
             raise AudioError(f"expected non-empty mono or [samples, channels] audio, got shape {audio.shape}")
-        finite = np.isfinite(audio)
-        if not finite.all():
-            if not finite.any():
-                raise AudioError("every sample of the audio array is NaN or infinite")
-            log.warning("audio array: replaced %d non-finite samples with silence", int((~finite).sum()))
-            audio = np.where(finite, audio, 0.0).astype(np.float32)
-        if audio.ndim == 2:
-            audio = audio.mean(axis=1)
+        from sound2sheet.core.audio import mix_to_mono
+
+        size = audio.size
+        audio, bad = mix_to_mono(audio)
+        if bad == size:
+            raise AudioError("every sample of the audio array is NaN or infinite")
+        if bad:
+            log.warning("audio array: replaced %d non-finite samples with silence", bad)
         if sample_rate != self.processor.sample_rate:
             import soxr
 

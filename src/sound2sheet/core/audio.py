@@ -31,6 +31,19 @@ def _open(path: Path):
         raise AudioError(f"cannot read audio file {path}: {reason}") from None
 
 
+def mix_to_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
+    """``[samples, channels]`` (or ``[samples]``) -> mono float32 and the number of non-finite
+    samples, silenced per channel before mixing so one bad channel does not blank the others."""
+    data = np.asarray(data, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    finite = np.isfinite(data)
+    bad = int(data.size - np.count_nonzero(finite))
+    if bad:
+        data = np.where(finite, data, 0.0).astype(np.float32)
+    return (data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]), bad
+
+
 def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = _BLOCK_SECONDS) -> Iterator[np.ndarray]:
     """Stream a file as mono float32 blocks at ``sample_rate``; memory stays bounded by the block.
 
@@ -56,11 +69,8 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
                 raise AudioError(f"cannot decode audio file {path} after {read / f.samplerate:.1f} s: {exc}") from None
             last = data.shape[0] < block
             read += data.shape[0]
-            finite = np.isfinite(data)  # per channel, so one bad channel does not blank the others
-            if not finite.all():
-                bad += int((~finite).sum())
-                data = np.where(finite, data, 0.0).astype(np.float32)
-            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            mono, n_bad = mix_to_mono(data)
+            bad += n_bad
             if resampler is not None:
                 mono = resampler.resample_chunk(mono, last=last)
             if mono.size:

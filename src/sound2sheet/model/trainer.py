@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from sound2sheet.decoding import decode_notes
 from sound2sheet.errors import CheckpointError, ConfigError
-from sound2sheet.fileio import atomic_write_json
+from sound2sheet.fileio import atomic_write_json, stale_temp_files
 from sound2sheet.metrics import frame_counts, frame_scores, note_scores
 from sound2sheet.model import distributed as ddp
 from sound2sheet.model.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, load_model_weights, save_checkpoint
@@ -451,7 +451,7 @@ class Trainer:
     def _remove_stale_temp_files(self) -> None:
         """Delete temporary files a killed run left mid-write (``atomic_write``'s ``.NAME.*.tmp``)."""
         for name in (LAST_NAME, BEST_NAME, "history.json", "run_config.json", "test_scores.json"):
-            for stale in self.checkpoint_dir.glob(f".{name}.*.tmp"):
+            for stale in stale_temp_files(self.checkpoint_dir / name):
                 with contextlib.suppress(OSError):
                     stale.unlink()
                     log.info("removed %s, left by an interrupted write", stale.name)
