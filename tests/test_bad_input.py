@@ -271,19 +271,19 @@ def peak_mib():
 
 read_blocks, marks = audio.iter_audio_blocks, {}
 
-def watched(path, sample_rate, **kw):  # note the peak once 10 minutes have been read
+def watched(path, sample_rate, **kw):  # note the peak once 30 minutes have been read
     seen = 0
     for block in read_blocks(path, sample_rate, **kw):
         seen += len(block)
-        if seen >= 600 * sample_rate and not marks:
-            marks["10 min"] = peak_mib()
+        if seen >= 1800 * sample_rate and not marks:
+            marks["30 min"] = peak_mib()
         yield block
 
 audio.iter_audio_blocks = watched
 t = Transcriber(load_model(sys.argv[1]))
 started = time.perf_counter()
 result = t.transcribe_file(sys.argv[2])
-print(marks["10 min"], peak_mib(), result.duration, len(result.notes), round(time.perf_counter() - started, 1))
+print(marks["30 min"], peak_mib(), result.duration, len(result.notes), round(time.perf_counter() - started, 1))
 """
 
 
@@ -309,16 +309,18 @@ def test_a_one_hour_file_is_transcribed_with_bounded_memory(tmp_path):
         for _ in range(360):  # written block by block: this process never holds the hour
             f.write(block)
     out = subprocess.run([sys.executable, "-c", LONG_RUN, str(ckpt), str(hour)], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)), timeout=600)
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), MALLOC_ARENA_MAX="1"),
+                         timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    at_10_min, at_60_min, duration, n_notes, seconds = out.stdout.split()[-5:]
+    at_30_min, at_60_min, duration, n_notes, seconds = out.stdout.split()[-5:]
     assert float(duration) == pytest.approx(3600.0, abs=0.01) and int(n_notes) == 0
-    # The last 50 minutes hold 183 MiB of float32 audio (and 146 MiB of mel): keeping any of
-    # it would show. The peak still creeps 40-60 MiB from glibc's per-thread malloc arenas
-    # (0 with MALLOC_ARENA_MAX=1; the process's current RSS stays level), and it is lower
-    # after 2 minutes than in the steady state, so the base is the peak at 10 minutes.
-    growth = float(at_60_min) - float(at_10_min)
-    assert growth < 96, (at_10_min, at_60_min, seconds)
+    # The last 30 minutes hold 110 MiB of float32 audio (and 88 MiB of mel): keeping any of it
+    # would show. The peak settles only after 15-25 minutes (allocator fragmentation), and
+    # glibc's per-thread malloc arenas add 40-100 MiB of creep that depends on the machine's
+    # core count (the current RSS stays level), so the run uses one arena and the base is the
+    # peak at 30 minutes.
+    growth = float(at_60_min) - float(at_30_min)
+    assert growth < 64, (at_30_min, at_60_min, seconds)
 
 
 # --------------------------------------------------------------------------- outputs
