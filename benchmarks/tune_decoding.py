@@ -1,6 +1,7 @@
 """Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
-the dev or evaluation sets): frame and onset thresholds are swept over cached probabilities,
-and the pair with the best mean note-onset F1 (ties: note-with-offset F1) is printed together
+the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
+interval are swept over cached probabilities, and the setting with the best mean note-onset
+F1 (ties: note-with-offset F1) is printed together
 with the ``export-model --inference`` flags that bake it into a shipped checkpoint.
 
 Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
@@ -30,6 +31,8 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--frame", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
+                    help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms)")
     args = ap.parse_args()
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
@@ -42,21 +45,24 @@ def main() -> None:
                      if n.onset < args.max_seconds]
         pieces.append((probs, reference))
     print(f"{len(pieces)} {args.split} pieces of {args.dataset}, first {args.max_seconds:.0f} s each")
-    print("| frame threshold | onset threshold | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|")
+    print("| frame threshold | onset threshold | min re-onset (ms) | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|---|")
     results = []
-    for frame_t, onset_t in itertools.product(args.frame, args.onset):
+    for frame_t, onset_t, reonset in itertools.product(args.frame, args.onset, args.reonset_ms):
         scores = []
         for probs, reference in pieces:
-            config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t)
+            config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
+                                         min_reonset_ms=reonset)
             notes = model.decode(probs, config)[0]
             scores.append(note_scores(reference, notes))
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t))
-        print(f"| {frame_t} | {onset_t} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
-    onset_f1, offset_f1, frame_t, onset_t = max(results)
-    print(f"\nbest: frame {frame_t}, onset {onset_t}: note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
-    print(f"flags: --inference classification_threshold={frame_t} --inference onset_threshold={onset_t}")
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
+    onset_f1, offset_f1, frame_t, onset_t, reonset = max(results)
+    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms: "
+          f"note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
+    print(f"flags: --inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
+          f"--inference min_reonset_ms={reonset:g}")
 
 
 if __name__ == "__main__":

@@ -129,8 +129,26 @@ def test_labels_decode_back_to_the_notes():
     ]
 
 
+def test_an_onset_echo_inside_the_reonset_interval_is_not_a_new_note():
+    # The shipped model's onset head echoes a strike one encoder token (80 ms) later; a real
+    # re-strike 150 ms after the first must survive the same setting.
+    p, o = _roll(), _roll()
+    p[20:80, 39] = 0.9
+    o[[19, 20, 21], 39] = [0.5, 0.99, 0.4]
+    o[[27, 28, 29], 39] = [0.3, 0.93, 0.2]  # echo, 80 ms after
+    o[[34, 35, 36], 39] = [0.4, 0.9, 0.3]  # re-strike, 150 ms after
+    def spans(min_reonset_s):
+        notes = decode_notes(p, o, hop_s=HOP, median_filter_size=1, min_reonset_s=min_reonset_s)
+        return [(n.onset, n.offset) for n in notes]
+    assert spans(0.0) == [(0.2, 0.28), (0.28, 0.35), (0.35, 0.8)]
+    assert spans(0.1) == [(0.2, 0.35), (0.35, 0.8)]
+    assert spans(0.16) == [(0.2, 0.8)]
+    assert spans(0.15) == [(0.2, 0.35), (0.35, 0.8)]  # exactly the interval: kept
+
+
+@pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
-def test_streaming_decoder_equals_whole_roll_decoding(use_onsets):
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -138,10 +156,11 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets):
     frames = np.repeat(frames[::10], 10, axis=0)[:700]
     onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
     vel = rng.random((700, 88)).astype(np.float32)
-    whole = decode_notes(frames, onsets if use_onsets else None, vel, hop_s=HOP, median_filter_size=5)
+    whole = decode_notes(frames, onsets if use_onsets else None, vel, hop_s=HOP, median_filter_size=5,
+                         min_reonset_s=min_reonset_s)
     assert len(whole) > 50
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):
-        dec = StreamingDecoder(hop_s=HOP, median_filter_size=5)
+        dec = StreamingDecoder(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s)
         got, start = [], 0
         for size in sizes:
             sl = slice(start, start + size)

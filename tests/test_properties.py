@@ -25,14 +25,15 @@ def _valid(notes, n_frames):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans())
-def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets):
+@given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans(),
+       reonset=st.sampled_from([0.0, 0.03, 0.1]))
+def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if use_onsets else None
-    notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=median, min_duration_s=0.0)
+    notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset)
     _valid(notes, frame.shape[0])
     # fed in arbitrary blocks, the streaming decoder agrees
     cuts = sorted(data.draw(st.lists(st.integers(1, frame.shape[0] - 1), max_size=4, unique=True)))
-    dec = StreamingDecoder(hop_s=HOP, median_filter_size=median, min_duration_s=0.0)
+    dec = StreamingDecoder(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset)
     got = []
     for a, b in zip([0] + cuts, cuts + [frame.shape[0]]):
         got += dec.push(frame[a:b], onset[a:b] if onset is not None else None)

@@ -289,6 +289,9 @@ class InferenceConfig(_DictConfig):
     median_filter_size: int = 3
     onset_threshold: float = 0.5
     use_onsets: bool = True  # start notes at onset-head peaks when the model has that head
+    # An onset peak this close to the previous one on its key is an echo, not a re-strike
+    # (see sound2sheet.decoding); 0 keeps every peak.
+    min_reonset_ms: float = 0.0
     default_velocity: int = 80  # written when the model predicts no velocity
 
     def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
@@ -298,6 +301,7 @@ class InferenceConfig(_DictConfig):
             hop_s=hop_s, frame_threshold=self.classification_threshold, onset_threshold=self.onset_threshold,
             median_filter_size=self.median_filter_size if self.use_median_filter else 1,
             min_duration_s=self.min_note_duration_ms / 1000.0, min_pitch=min_pitch,
+            min_reonset_s=self.min_reonset_ms / 1000.0,
         )
 
     def __post_init__(self) -> None:
@@ -309,6 +313,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("median_filter_size must be >= 1")
         if self.min_note_duration_ms < 0:
             raise ConfigError("min_note_duration_ms must be >= 0")
+        if self.min_reonset_ms < 0:
+            raise ConfigError("min_reonset_ms must be >= 0")
 
 
 def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None:
