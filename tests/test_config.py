@@ -41,6 +41,10 @@ def test_bad_values_are_refused():
         ModelConfig(temporal_conv_kernel=4)
     with pytest.raises(ConfigError, match="lr_schedule"):
         TrainingConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match="feature_eq_db"):
+        DataConfig(feature_eq_db=-1.0)
+    with pytest.raises(ConfigError, match="min_reonset_ms"):
+        InferenceConfig(min_reonset_ms=-5.0)
 
 
 def test_dict_round_trip_and_unknown_keys():

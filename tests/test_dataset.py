@@ -38,6 +38,35 @@ def test_random_crops_are_reproducible_per_epoch(data_config):
     assert starts(0) == starts(0) and starts(0) != starts(1)
 
 
+def test_feature_eq_is_a_reproducible_smooth_curve_per_crop_and_leaves_labels_alone(data_config):
+    import dataclasses
+    import math
+
+    plain = PianoDataset(data_config, "train", crop_frames=100, random_crops=True, seed=2)
+    eq_config = dataclasses.replace(data_config, feature_eq_db=6.0, feature_gain_db=6.0)
+    eq = PianoDataset(eq_config, "train", crop_frames=100, random_crops=True, seed=2)
+    curves = []
+    for key in [(0, 0), (0, 1), (1, 0)]:
+        a, b = plain[key], eq[key]
+        assert a["start_frame"] == b["start_frame"]  # crop positions do not depend on the EQ
+        for name in ("piano_roll", "onset_roll", "velocity_roll"):
+            torch.testing.assert_close(a[name], b[name])
+        n = a["n_frames"]
+        diff = (b["mel"] - a["mel"])[:, :n]  # [n_mels, frames]
+        torch.testing.assert_close(diff, diff[:, :1].expand_as(diff), atol=1e-5, rtol=0)  # same curve every frame
+        curve_db = diff[:, 0] / eq_config.feature_units_per_db
+        assert curve_db.abs().max() <= 12.0 + 1e-3 and curve_db.abs().max() > 0.5
+        assert (curve_db[1:] - curve_db[:-1]).abs().max() < 12.0 * 2 / (128 / 5)  # smooth across bins
+        torch.testing.assert_close(b["mel"][:, n:], a["mel"][:, n:])  # padding untouched
+        torch.testing.assert_close(eq[key]["mel"], b["mel"])  # reproducible
+        curves.append(curve_db)
+    assert not torch.allclose(curves[0], curves[1]) and not torch.allclose(curves[0], curves[2])
+    # whole files (validation) are never augmented
+    torch.testing.assert_close(PianoDataset(eq_config, "val")[0]["mel"], PianoDataset(data_config, "val")[0]["mel"])
+    # 1 dB of power in natural-log fbank units, normalised
+    assert eq_config.feature_units_per_db == pytest.approx(math.log(10) / 10 / (2 * eq_config.norm_std))
+
+
 def test_mel_cache_is_reused(data_config, monkeypatch):
     PianoDataset(data_config, "train")
     from sound2sheet.core.audio import AudioProcessor

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -254,9 +255,16 @@ class DataConfig(_DictConfig):
     onset_radius_frames: int = 1  # soft onset target half-width (see sound2sheet.labels)
     cache_dir: str | None = None  # mel cache; None: <dataset_dir>/.cache
     val_max_seconds: float | None = None  # validate/test on the first N s of each file (CPU-friendly)
+    # Training crops only: a fresh random spectral curve (±feature_eq_db at 6 points across the
+    # mel axis) and gain (±feature_gain_db) per crop, on top of the renders' own augmentation
+    # (sound2sheet.model.feature_augment). 0 turns each off.
+    feature_eq_db: float = 0.0
+    feature_gain_db: float = 0.0
 
     def __post_init__(self) -> None:
         self.dataset_dir = Path(self.dataset_dir)
+        if self.feature_eq_db < 0 or self.feature_gain_db < 0:
+            raise ConfigError("feature_eq_db and feature_gain_db must be >= 0")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:
             raise ConfigError("sample_rate, hop_length and win_length must be positive")
         if self.n_fft < self.win_length:
@@ -277,6 +285,12 @@ class DataConfig(_DictConfig):
     @property
     def crop_frames(self) -> int:
         return int(round(self.crop_seconds / self.hop_s))
+
+    @property
+    def feature_units_per_db(self) -> float:
+        """How far 1 dB of power moves a feature value (natural-log fbank, then normalised)."""
+        per_db = math.log(10.0) / 10.0
+        return float(per_db / (2.0 * self.norm_std) if self.normalize else per_db)
 
 
 @dataclass

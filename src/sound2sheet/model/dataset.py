@@ -28,6 +28,7 @@ from sound2sheet.fileio import atomic_write
 from sound2sheet.labels import notes_to_rolls
 from sound2sheet.midi import read_midi_notes
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
+from sound2sheet.model.feature_augment import random_mel_eq
 from sound2sheet.notes import NoteEvent
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class PianoDataset(Dataset):
 
     With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
     if shorter than a quarter, is dropped); with ``random_crops`` and a key ``(index, epoch)``
-    the segment start is jittered by up to half a crop, reproducibly. Without
+    the segment start is jittered by up to half a crop and the features get the configured
+    random EQ/gain (``DataConfig.feature_eq_db``, ``feature_gain_db``), reproducibly. Without
     ``crop_frames`` an item is a whole file (its first ``max_frames`` frames, if given).
     """
 
@@ -169,6 +171,12 @@ class PianoDataset(Dataset):
         valid = max(0, min(length, n_total - start))
         mel = np.full((length, mel_all.shape[1]), self.padding_value, dtype=np.float32)
         mel[:valid] = mel_all[start:start + valid]
+        cfg = self.config
+        if self.random_crops and epoch is not None and (cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0):
+            # its own stream, so crop positions do not depend on whether this is on
+            eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
+            mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
+                                        cfg.feature_units_per_db)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
