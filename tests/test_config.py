@@ -1,4 +1,5 @@
 import pytest
+from pathlib import Path
 
 from sound2sheet.errors import ConfigError
 from sound2sheet.model import DataConfig, InferenceConfig, ModelConfig, TrainingConfig
@@ -54,3 +55,11 @@ def test_dict_round_trip_and_unknown_keys():
     with pytest.raises(ConfigError, match="learning_rat.*did you mean learning_rate"):
         TrainingConfig.from_dict({"learning_rat": 1.0})
     assert TrainingConfig.from_dict({"learning_rat": 1.0}, strict=False) == TrainingConfig()
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("configs/*.json")), ids=lambda p: p.name)
+def test_shipped_recipes_load(path):
+    from sound2sheet.runconfig import load_run_config
+
+    run = load_run_config(path)
+    assert run.model.encoder_size == "small" and str(run.training.checkpoint_dir).startswith("runs/")
