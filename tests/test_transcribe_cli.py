@@ -48,6 +48,20 @@ def test_transcribe_writes_every_format_and_refuses_to_overwrite(trained, tmp_pa
     assert cli_main(args + ["--overwrite"]) == 0
 
 
+def test_musicxml_tempo_is_estimated_or_given(trained, tmp_path):
+    from music21 import converter, tempo
+
+    _, data, _ = trained
+    base = ["transcribe", str(data / "audio" / "short.flac"), "--checkpoint", str(_checkpoint(trained)), "--format", "musicxml"]
+    marks = {}
+    for name, extra in (("estimated", []), ("given", ["--bpm", "73"])):
+        assert cli_main(base + ["-o", str(tmp_path / name)] + extra) == 0
+        score = converter.parse(str(tmp_path / name / "short.musicxml"))
+        marks[name] = [m.number for m in score.recurse().getElementsByClass(tempo.MetronomeMark)]
+    assert marks["given"] and set(marks["given"]) == {73}
+    assert marks["estimated"] and 73 not in marks["estimated"]
+
+
 def test_a_corrupt_file_in_a_batch_does_not_stop_the_rest(trained, tmp_path, capsys):
     _, data, _ = trained
     batch = tmp_path / "batch"
@@ -67,6 +81,8 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys):
     assert "unknown --format mp3" in capsys.readouterr().err
     assert cli_main(["transcribe", str(tmp_path)]) == 2
     assert "no audio files" in capsys.readouterr().err
+    assert cli_main(["transcribe", str(tmp_path), "--bpm", "0"]) == 2
+    assert "--bpm 0 is outside 10-400" in capsys.readouterr().err
     (tmp_path / "a.wav").write_bytes(b"RIFF")
     assert cli_main(["transcribe", str(tmp_path / "a.wav"), "--checkpoint", str(tmp_path / "nope.pt")]) == 2
     assert "checkpoint not found" in capsys.readouterr().err

@@ -31,6 +31,8 @@ def _add_transcribe(sub) -> None:
     p.add_argument("--checkpoint", type=Path, help="a trained checkpoint or run directory (default: the shipped model)")
     p.add_argument("--format", default="mid,json", help="comma-separated: mid,json,png,musicxml (default: mid,json)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--bpm", type=float, default=None,
+                   help="tempo for the MusicXML score, in quarter notes per minute (default: estimated per file)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
 
 
@@ -261,6 +263,8 @@ def _cmd_transcribe(args) -> int:
     unknown = sorted(set(formats) - set(export.FORMATS))
     if unknown or not formats:
         raise ConfigError(f"unknown --format {', '.join(unknown) or '(empty)'}; choose from {', '.join(export.FORMATS)}")
+    if args.bpm is not None and not 10.0 <= args.bpm <= 400.0:
+        raise ConfigError(f"--bpm {args.bpm:g} is outside 10-400")
     files = list(iter_files(args.inputs, AUDIO_EXTENSIONS))
     if not files:
         raise ConfigError("no audio files found in the given inputs")
@@ -286,7 +290,7 @@ def _cmd_transcribe(args) -> int:
                 elif fmt == "png":
                     export.write_png(result.notes, out, title=path.name, duration=result.duration)
                 elif fmt == "musicxml":
-                    export.write_musicxml(result.notes, out, title=path.stem)
+                    export.write_musicxml(result.notes, out, title=path.stem, bpm=args.bpm)
             line = f"{path}: {len(result.notes)} notes -> {', '.join(str(p) for p in outputs.values())}"
         except Sound2SheetError as exc:
             failed += 1
