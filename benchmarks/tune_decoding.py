@@ -1,8 +1,8 @@
 """Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
 the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
 interval are swept over cached probabilities, and the setting with the best mean note-onset
-F1 (ties: note-with-offset F1) is printed together
-with the ``export-model --inference`` flags that bake it into a shipped checkpoint.
+F1 (ties: note-with-offset F1) is printed together with the ``export-model --inference``
+flags that bake it into a shipped checkpoint.
 
 Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
 """

@@ -54,7 +54,7 @@ def test_feature_eq_is_a_reproducible_smooth_curve_per_crop_and_leaves_labels_al
         n = a["n_frames"]
         diff = (b["mel"] - a["mel"])[:, :n]  # [n_mels, frames]
         torch.testing.assert_close(diff, diff[:, :1].expand_as(diff), atol=1e-5, rtol=0)  # same curve every frame
-        curve_db = diff[:, 0] / eq_config.feature_units_per_db
+        curve_db = diff[:, 0] / eq.cache.processor.units_per_db
         assert curve_db.abs().max() <= 12.0 + 1e-3 and curve_db.abs().max() > 0.5
         assert (curve_db[1:] - curve_db[:-1]).abs().max() < 12.0 * 2 / (128 / 5)  # smooth across bins
         torch.testing.assert_close(b["mel"][:, n:], a["mel"][:, n:])  # padding untouched
@@ -64,7 +64,7 @@ def test_feature_eq_is_a_reproducible_smooth_curve_per_crop_and_leaves_labels_al
     # whole files (validation) are never augmented
     torch.testing.assert_close(PianoDataset(eq_config, "val")[0]["mel"], PianoDataset(data_config, "val")[0]["mel"])
     # 1 dB of power in natural-log fbank units, normalised
-    assert eq_config.feature_units_per_db == pytest.approx(math.log(10) / 10 / (2 * eq_config.norm_std))
+    assert eq.cache.processor.units_per_db == pytest.approx(math.log(10) / 10 / (2 * eq_config.norm_std))
 
 
 def test_mel_cache_is_reused(data_config, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Iterator
 
@@ -162,6 +163,12 @@ class AudioProcessor:
             self._fbank = KaldiFbank(**self._fbank_args)
         fbank = self._fbank(wave)  # [frames, n_mels]
         return self._normalize(fbank).T.contiguous()
+
+    @property
+    def units_per_db(self) -> float:
+        """How far 1 dB of power moves a feature value (natural-log fbank, then normalised):
+        gain and EQ are additive in these units (sound2sheet.model.feature_augment)."""
+        return float(self._normalize(math.log(10.0) / 10.0) - self._normalize(0.0))
 
     def _normalize(self, x):
         return (x - self.norm_mean) / (self.norm_std * 2.0) if self.normalize else x

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -285,12 +284,6 @@ class DataConfig(_DictConfig):
     @property
     def crop_frames(self) -> int:
         return int(round(self.crop_seconds / self.hop_s))
-
-    @property
-    def feature_units_per_db(self) -> float:
-        """How far 1 dB of power moves a feature value (natural-log fbank, then normalised)."""
-        per_db = math.log(10.0) / 10.0
-        return float(per_db / (2.0 * self.norm_std) if self.normalize else per_db)
 
 
 @dataclass

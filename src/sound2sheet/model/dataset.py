@@ -176,7 +176,7 @@ class PianoDataset(Dataset):
             # its own stream, so crop positions do not depend on whether this is on
             eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
             mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
-                                        cfg.feature_units_per_db)
+                                        self.cache.processor.units_per_db)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,

@@ -19,7 +19,7 @@ def random_mel_eq(mel: np.ndarray, rng: np.random.Generator, eq_db: float, gain_
 
     The curve interpolates ``EQ_KNOTS`` values drawn from ``±eq_db`` and adds a gain from
     ``±gain_db``; ``units_per_db`` converts dB to the features' units (see
-    :attr:`~sound2sheet.model.config.DataConfig.feature_units_per_db`). Returns a new array.
+    :attr:`~sound2sheet.core.AudioProcessor.units_per_db`). Returns a new array.
     """
     n_mels = mel.shape[1]
     knots = rng.uniform(-eq_db, eq_db, EQ_KNOTS) if eq_db > 0 else np.zeros(EQ_KNOTS)
