@@ -67,7 +67,9 @@ class Transcriber:
         self.chunk = chunk_frames
         self.window = model.encoder.window
         self.step = model.encoder.window - model.encoder.overlap
-        self.context = context_frames if context_frames is not None else self.window // 2
+        # Context either side of a chunk: the encoder's cross-fade plus the head's convolutions
+        # (refiner included), so chunked output equals whole-file output.
+        self.context = context_frames if context_frames is not None else max(self.window // 2, model.encoder.overlap + model.config.refine_radius_frames + 16)
         if batch_windows:
             model.encoder.batch_windows = batch_windows
         self.device = next(model.parameters()).device
@@ -121,6 +123,7 @@ class Transcriber:
                                       probs["velocity"][rows] if "velocity" in probs else None)
                 next_frame += count
                 next_first = max(0, (next_frame - self.context) // self.step * self.step)
+                next_first = min(next_first, max(0, available - self.window) // self.step * self.step)  # see _span
                 drop = max(0, next_first * hop - buf_start)
                 buf, buf_start = buf[drop:], buf_start + drop
             if ended:
@@ -131,14 +134,22 @@ class Transcriber:
     def _span(self, start: int, available: int, ended: bool) -> tuple[int, int | None]:
         """Input frames ``[first, last)`` for the chunk of outputs starting at ``start``: on the
         global window grid, with at least ``context`` frames either side where the audio has them.
-        ``last`` is None when the stream must deliver more audio first."""
+        ``last`` is None when the stream must deliver more audio first.
+
+        A whole-file pass ends with a window aligned to the file's end, off the grid, that
+        blends into the last ``window`` frames. So a span that stops short of the end needs a
+        full window of audio after it; otherwise it runs to the end and starts at least a window
+        before it, so it includes that window."""
         first = max(0, (start - self.context) // self.step * self.step)
         need = start + self.chunk + self.context - first  # frames wanted from ``first``
         steps = max(0, -(-(need - self.window) // self.step))
         last = first + self.window + steps * self.step
-        if last <= available:
+        if last + self.window <= available:
             return first, last
-        return (first, available) if ended else (first, None)
+        if not ended:
+            return first, None
+        # to the end; from at least a window before it, as the whole-file pass's last window
+        return min(first, max(0, available - self.window) // self.step * self.step), available
 
     def transcribe_file(self, path: str | Path) -> Transcription:
         from sound2sheet.core.audio import iter_audio_blocks

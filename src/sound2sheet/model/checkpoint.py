@@ -83,10 +83,22 @@ def _load_failure(path: Path, exc: BaseException) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:200]
 
 
-def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """``load_state_dict`` with a one-line error when shapes or keys do not fit."""
+def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint",
+                       allow_new: bool = False) -> list[str]:
+    """``load_state_dict`` with a one-line error when shapes or keys do not fit.
+
+    ``allow_new`` (warm starts): parameters the checkpoint lacks keep their initialisation
+    (a module added to a trained model); keys the model lacks and shape mismatches stay
+    errors. Returns the names of the parameters left at their initialisation.
+    """
+    missing: list[str] = []
+    if allow_new:
+        own = model.state_dict()
+        missing = [k for k in own if k not in state_dict]
+        state_dict = {**{k: own[k] for k in missing}, **state_dict}
     try:
         model.load_state_dict(state_dict, strict=True)
+        return missing
     except RuntimeError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         detail = "; ".join(lines[1:3]) if len(lines) > 1 else lines[0]

@@ -13,13 +13,40 @@ from sound2sheet.model.config import ModelConfig
 PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0}
 
 
+class TemporalRefiner(nn.Module):
+    """``features [batch, frames, in_dim] -> logit corrections [batch, frames, out_dim]``.
+
+    Residual dilated Conv1d blocks (dilation 1, 2, 4, ...; ``config.refine_radius_frames``
+    either side in all). The output layer starts at zero, so adding a refiner to a trained
+    head changes nothing until training moves it.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, config: ModelConfig) -> None:
+        super().__init__()
+        dim, k = config.refine_dim, config.refine_kernel
+        self.inp = nn.Conv1d(in_dim, dim, 1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.GELU(), nn.Conv1d(dim, dim, k, dilation=2 ** i, padding=(k // 2) * 2 ** i))
+            for i in range(config.refine_layers)
+        )
+        self.out = nn.Conv1d(dim, out_dim, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.inp(features.transpose(1, 2))
+        for block in self.blocks:
+            x = x + block(x)
+        return self.out(nn.functional.gelu(x)).transpose(1, 2)
+
+
 class PianoRollClassifier(nn.Module):
     """``features [batch, frames, in_dim] -> {head: logits [batch, frames, num_keys]}``.
 
     Temporal Conv1D (``temporal_conv_kernel``, when ``use_temporal_conv``) gives each frame its
     neighbours' context; then ``num_classifier_layers`` fully connected layers, the last of
     which emits ``num_keys`` logits for every head (frame, and onset/velocity when enabled)
-    from one shared trunk.
+    from one shared trunk, plus the :class:`TemporalRefiner`'s corrections when configured.
     """
 
     def __init__(self, in_dim: int, config: ModelConfig, heads: tuple[str, ...] = ("frame",)) -> None:
@@ -42,10 +69,14 @@ class PianoRollClassifier(nn.Module):
         with torch.no_grad():
             for i, head in enumerate(heads):
                 self.out.bias[i * self.num_keys:(i + 1) * self.num_keys] = PRIOR_LOGITS.get(head, 0.0)
+        self.refiner = TemporalRefiner(dim, self.num_keys * len(heads), config) if config.refine_layers else None
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         x = features
         if self.conv is not None:
             x = self.conv(x.transpose(1, 2)).transpose(1, 2)
-        logits = self.out(self.trunk(x))
+        x = self.trunk(x)
+        logits = self.out(x)
+        if self.refiner is not None:
+            logits = logits + self.refiner(x)
         return dict(zip(self.heads, logits.split(self.num_keys, dim=-1)))

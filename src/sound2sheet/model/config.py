@@ -123,6 +123,13 @@ class ModelConfig(_DictConfig):
     window_overlap_frames: int = 128
     # Encoder windows per forward call; bounds memory on long inputs.
     encoder_batch_windows: int = 8
+    # Temporal refiner: residual dilated Conv1d blocks over the head's per-frame features
+    # (dilations 1, 2, 4, ...), whose zero-initialised output is added to every head's logits.
+    # Gives each frame ~0.6 s of 10 ms-resolution context to hold pedalled notes and veto an
+    # onset echo; zero-initialised, so a checkpoint without it warm-starts unchanged. 0 disables.
+    refine_layers: int = 0
+    refine_dim: int = 128
+    refine_kernel: int = 3
 
     def __post_init__(self) -> None:
         if self.max_midi_note - self.min_midi_note + 1 != self.num_piano_keys:
@@ -148,6 +155,12 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"mel_skip must be 'linear' or 'conv', got {self.mel_skip!r}")
         if self.window_overlap_frames < 0:
             raise ConfigError("window_overlap_frames must be >= 0")
+        if self.refine_layers < 0 or self.refine_dim < 1:
+            raise ConfigError("refine_layers must be >= 0 and refine_dim >= 1")
+        if self.refine_kernel < 3 or self.refine_kernel % 2 == 0:
+            raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
+        if self.refine_layers > 10:
+            raise ConfigError(f"refine_layers={self.refine_layers} reaches beyond 10 s of context; use at most 10")
         if not self.pretrained or self.encoder_config:
             self.hidden_size = int(self.ast_kwargs()["hidden_size"])
 
@@ -155,6 +168,11 @@ class ModelConfig(_DictConfig):
     def hop_s(self) -> float:
         """Frame hop in seconds."""
         return self.frame_duration_ms / 1000.0
+
+    @property
+    def refine_radius_frames(self) -> int:
+        """Frames either side that the temporal refiner looks at (0 without one)."""
+        return (self.refine_kernel // 2) * (2 ** self.refine_layers - 1)
 
     def ast_kwargs(self) -> dict[str, Any]:
         """``ASTConfig`` kwargs for a from-scratch encoder: size preset, then overrides."""

@@ -163,7 +163,11 @@ class Trainer:
         self.world_size = ddp.world_size()
         if training_config.init_from:
             ckpt = load_checkpoint(training_config.init_from)
-            load_model_weights(self.model, ckpt["model_state_dict"], source=f"init_from={training_config.init_from}")
+            new = load_model_weights(self.model, ckpt["model_state_dict"], source=f"init_from={training_config.init_from}",
+                                     allow_new=True)
+            if new:
+                log.info("warm start from %s: %d tensors not in it keep their initialisation (%s)",
+                         training_config.init_from, len(new), ", ".join(sorted({".".join(k.split(".")[:2]) for k in new})))
         if ddp.is_distributed():
             # Broadcasts rank 0's weights; every head is in the loss, so no unused parameters.
             device_ids = [self.device.index] if self.device.type == "cuda" else None

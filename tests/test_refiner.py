@@ -1,0 +1,111 @@
+"""The temporal refiner: a zero-initialised addition to a trained head, with a known reach."""
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.core import AudioProcessor
+from sound2sheet.errors import CheckpointError, ConfigError
+from sound2sheet.inference import Transcriber
+from sound2sheet.model import DataConfig, InferenceConfig, ModelConfig, Sound2SheetModel
+from sound2sheet.model.checkpoint import load_model_weights
+from sound2sheet.model.classifier import TemporalRefiner
+
+from .conftest import tiny_model_config
+
+
+def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+
+
+def test_warm_start_adds_a_refiner_without_changing_outputs():
+    torch.manual_seed(0)
+    trained = Sound2SheetModel(tiny_model_config()).eval()
+    grown = Sound2SheetModel(tiny_model_config(refine_layers=3)).eval()
+    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
+    assert new and all(k.startswith("classifier.refiner.") for k in new)
+    mel = torch.randn(2, 128, 300)
+    with torch.no_grad():
+        before, after = trained.forward_heads(mel), grown.forward_heads(mel)
+    for head in before:
+        torch.testing.assert_close(after[head], before[head])
+    # and training can move it: the zero output layer gets a gradient at once
+    grown.train()
+    grown.forward_heads(mel)["frame"].sum().backward()
+    assert grown.classifier.refiner.out.weight.grad.abs().sum() > 0
+
+
+def test_warm_start_still_refuses_weights_that_do_not_fit():
+    with_refiner = Sound2SheetModel(tiny_model_config(refine_layers=2))
+    plain = Sound2SheetModel(tiny_model_config())
+    with pytest.raises(CheckpointError, match="does not fit"):  # keys the model lacks
+        load_model_weights(plain, with_refiner.state_dict(), allow_new=True)
+    wider = Sound2SheetModel(tiny_model_config(classifier_hidden_dim=96))
+    with pytest.raises(CheckpointError, match="does not fit"):  # a shape mismatch
+        load_model_weights(plain, wider.state_dict(), allow_new=True)
+    with pytest.raises(CheckpointError, match="does not fit"):  # strict without allow_new
+        load_model_weights(with_refiner, plain.state_dict())
+
+
+@pytest.mark.parametrize("layers,kernel", [(1, 3), (4, 3), (3, 5)])
+def test_refiner_reaches_exactly_its_radius(layers, kernel):
+    config = ModelConfig(pretrained=False, encoder_size="tiny", refine_layers=layers, refine_kernel=kernel, refine_dim=16)
+    refiner = TemporalRefiner(8, 4, config)
+    _randomise(refiner)
+    x = torch.randn(1, 200, 8)
+    y = x.clone()
+    y[0, 100] += 1.0
+    with torch.no_grad():
+        changed = (refiner(y) - refiner(x)).abs().sum(-1)[0] > 1e-6
+    frames = torch.nonzero(changed).flatten()
+    radius = config.refine_radius_frames
+    assert radius == (kernel // 2) * (2 ** layers - 1)
+    assert frames.min().item() == 100 - radius and frames.max().item() == 100 + radius
+
+
+def test_refiner_config_is_validated():
+    with pytest.raises(ConfigError, match="refine_kernel"):
+        tiny_model_config(refine_layers=2, refine_kernel=4)
+    with pytest.raises(ConfigError, match="refine_layers"):
+        tiny_model_config(refine_layers=-1)
+    with pytest.raises(ConfigError, match="at most 10"):
+        tiny_model_config(refine_layers=11)
+
+
+class _Recorder(Transcriber):
+    """Keeps the frame probabilities the transcriber decodes."""
+
+    def _decoder(self):
+        real = super()._decoder()
+        self.rows = []
+        push = real.push
+
+        def recording_push(frame, *rest):
+            self.rows.append(np.array(frame))
+            return push(frame, *rest)
+
+        real.push = recording_push
+        return real
+
+
+@pytest.mark.parametrize("refine_layers,seconds", [(0, 9.0), (0, 6.3), (7, 9.0), (7, 11.7)])
+def test_chunked_probabilities_equal_whole_file(refine_layers, seconds):
+    # 7 layers reach 127 frames, more than half the tiny encoder's 256-frame window; the lengths
+    # put the whole-file pass's end-aligned last window at different offsets from the chunk grid
+    torch.manual_seed(0)
+    model = Sound2SheetModel(tiny_model_config(refine_layers=refine_layers)).eval()
+    if refine_layers:
+        _randomise(model.classifier.refiner)
+    model.data_config = DataConfig()
+    audio = np.random.default_rng(0).normal(0, 0.1, int(16000 * seconds)).astype(np.float32)
+    proc = AudioProcessor.from_config(model.data_config)
+    whole = model.probabilities(proc.to_mel_spectrogram(audio))["frame"][0]
+    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
+    assert rec.context >= model.encoder.overlap + model.config.refine_radius_frames + 5
+    rec.transcribe_array(audio, 16000)
+    chunked = np.concatenate(rec.rows)
+    assert chunked.shape == whole.shape
+    np.testing.assert_allclose(chunked, whole, atol=2e-5)
