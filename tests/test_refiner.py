@@ -11,7 +11,10 @@ from sound2sheet.model import DataConfig, InferenceConfig, ModelConfig, Sound2Sh
 from sound2sheet.model.checkpoint import load_model_weights
 from sound2sheet.model.classifier import TemporalRefiner
 
-from .conftest import tiny_model_config
+from sound2sheet.model import Trainer
+from sound2sheet.model.dataset import create_dataloaders
+
+from .conftest import tiny_model_config, training_config
 
 
 def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
@@ -36,6 +39,27 @@ def test_warm_start_adds_a_refiner_without_changing_outputs():
     grown.train()
     grown.forward_heads(mel)["frame"].sum().backward()
     assert grown.classifier.refiner.out.weight.grad.abs().sum() > 0
+
+
+def test_trainer_warm_starts_a_model_with_a_refiner_from_one_without(data_config, tmp_path):
+    plain_config = tiny_model_config()
+    tc = training_config(tmp_path / "plain", num_epochs=1, max_steps=2)
+    train, val, _ = create_dataloaders(data_config, plain_config, tc)
+    Trainer(Sound2SheetModel(plain_config), train, val, plain_config, tc, data_config).train()
+    source = torch.load(tmp_path / "plain" / "last.pt", weights_only=True)["model_state_dict"]
+
+    grown_config = tiny_model_config(refine_layers=2)
+    tc = training_config(tmp_path / "grown", num_epochs=1, max_steps=3, init_from=str(tmp_path / "plain" / "last.pt"))
+    model = Sound2SheetModel(grown_config)
+    trainer = Trainer(model, train, val, grown_config, tc, data_config)
+    for name, value in source.items():  # every trained tensor arrives; the refiner starts at zero output
+        torch.testing.assert_close(model.state_dict()[name], value)
+    assert model.classifier.refiner.out.weight.abs().sum() == 0
+    trainer.train()
+    assert model.classifier.refiner.out.weight.abs().sum() > 0
+    saved = torch.load(tmp_path / "grown" / "last.pt", weights_only=True)
+    assert saved["model_config"]["refine_layers"] == 2
+    assert Sound2SheetModel.from_pretrained(tmp_path / "grown" / "last.pt").classifier.refiner is not None
 
 
 def test_warm_start_still_refuses_weights_that_do_not_fit():
