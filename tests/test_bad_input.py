@@ -242,6 +242,23 @@ def test_nan_and_inf_samples_are_silenced_with_a_warning_naming_the_file(tmp_pat
         sound2sheet.transcribe(np.zeros(0, np.float32), sample_rate=SR, model=model)
 
 
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])
+def test_a_truncated_wav_is_read_up_to_its_end_with_a_warning(tmp_path, caplog, subtype):
+    x = _noise(4.0)
+    sf.write(tmp_path / "whole.wav", x, SR, subtype=subtype)
+    data = (tmp_path / "whole.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:len(data) // 2])  # a copy that stopped half way
+    with caplog.at_level("WARNING"):
+        audio = AudioProcessor().load_audio(cut)
+    assert 1.9 * SR < len(audio) < 2.1 * SR
+    assert f"{cut} is truncated: its header announces 4.00 s, the file holds" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert len(AudioProcessor().load_audio(tmp_path / "whole.wav")) == 4 * SR
+    assert "truncated" not in caplog.text
+
+
 def test_silence_gives_no_notes(tmp_path, model):
     # Model-independent: the decoder turns an all-zero probability roll into no notes.
     zeros = np.zeros((500, 88), np.float32)

@@ -32,6 +32,36 @@ def _open(path: Path):
         raise AudioError(f"cannot read audio file {path}: {reason}") from None
 
 
+def declared_wav_frames(path: Path) -> int | None:
+    """Frames a WAV file's header announces (its ``data`` chunk size), or None when it is not a
+    plain RIFF/WAVE file or the size is a streaming placeholder. libsndfile quietly shortens a
+    truncated file to what is there; comparing with this tells the user."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(size + (size & 1))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                elif cid == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except OSError:
+        return None
+
+
 def mix_to_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
     """``[samples, channels]`` (or ``[samples]``) -> mono float32 and the number of non-finite
     samples, silenced per channel before mixing so one bad channel does not blank the others."""
@@ -84,6 +114,10 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
             raise AudioError(f"every sample of {path} is NaN or infinite")
         if bad:
             log.warning("%s: replaced %d non-finite samples with silence", path, bad)
+        declared = declared_wav_frames(path) if f.format == "WAV" else None
+        if declared is not None and declared > read:
+            log.warning("%s is truncated: its header announces %.2f s, the file holds %.2f s (transcribed what is there)",
+                        path, declared / f.samplerate, read / f.samplerate)
 
 
 class AudioProcessor:
