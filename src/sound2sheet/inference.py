@@ -69,7 +69,8 @@ class Transcriber:
         self.step = model.encoder.window - model.encoder.overlap
         # Context either side of a chunk: the encoder's cross-fade plus the head's convolutions
         # (refiner included), so chunked output equals whole-file output.
-        self.context = context_frames if context_frames is not None else max(self.window // 2, model.encoder.overlap + model.config.refine_radius_frames + 16)
+        needed = model.encoder.overlap + model.config.refine_radius_frames + 16
+        self.context = context_frames if context_frames is not None else max(self.window // 2, needed)
         if batch_windows:
             model.encoder.batch_windows = batch_windows
         self.device = next(model.parameters()).device
