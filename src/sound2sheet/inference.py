@@ -123,8 +123,8 @@ class Transcriber:
                 notes += decoder.push(probs["frame"][rows], probs["onset"][rows] if "onset" in probs else None,
                                       probs["velocity"][rows] if "velocity" in probs else None)
                 next_frame += count
-                next_first = max(0, (next_frame - self.context) // self.step * self.step)
-                next_first = min(next_first, max(0, available - self.window) // self.step * self.step)  # see _span
+                next_first = min(max(0, (next_frame - self.context) // self.step * self.step),
+                                 self._tail_first(available))  # a span may still have to run to the end
                 drop = max(0, next_first * hop - buf_start)
                 buf, buf_start = buf[drop:], buf_start + drop
             if ended:
@@ -149,8 +149,12 @@ class Transcriber:
             return first, last
         if not ended:
             return first, None
-        # to the end; from at least a window before it, as the whole-file pass's last window
-        return min(first, max(0, available - self.window) // self.step * self.step), available
+        return min(first, self._tail_first(available)), available
+
+    def _tail_first(self, available: int) -> int:
+        """The latest grid frame a span running to the end (``available`` frames) may start at:
+        at least a window before the end, so it holds the whole-file pass's last window."""
+        return max(0, available - self.window) // self.step * self.step
 
     def transcribe_file(self, path: str | Path) -> Transcription:
         from sound2sheet.core.audio import iter_audio_blocks

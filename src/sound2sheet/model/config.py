@@ -124,9 +124,10 @@ class ModelConfig(_DictConfig):
     # Encoder windows per forward call; bounds memory on long inputs.
     encoder_batch_windows: int = 8
     # Temporal refiner: residual dilated Conv1d blocks over the head's per-frame features
-    # (dilations 1, 2, 4, ...), whose zero-initialised output is added to every head's logits.
-    # Gives each frame ~0.6 s of 10 ms-resolution context to hold pedalled notes and veto an
-    # onset echo; zero-initialised, so a checkpoint without it warm-starts unchanged. 0 disables.
+    # (dilations 1, 2, 4, ...; reach: refine_radius_frames, e.g. 7 layers of kernel 3 = 1.27 s),
+    # whose output is added to every head's logits: 10 ms-resolution context to hold pedalled
+    # notes and veto an onset echo. Zero-initialised, so a checkpoint without it warm-starts
+    # unchanged. 0 disables.
     refine_layers: int = 0
     refine_dim: int = 128
     refine_kernel: int = 3
@@ -155,12 +156,12 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"mel_skip must be 'linear' or 'conv', got {self.mel_skip!r}")
         if self.window_overlap_frames < 0:
             raise ConfigError("window_overlap_frames must be >= 0")
-        if self.refine_layers < 0 or self.refine_dim < 1:
-            raise ConfigError("refine_layers must be >= 0 and refine_dim >= 1")
+        if not 0 <= self.refine_layers <= 10:  # 10 layers of kernel 3 already reach 10 s
+            raise ConfigError(f"refine_layers must be >= 0 and at most 10, got {self.refine_layers}")
+        if self.refine_dim < 1:
+            raise ConfigError(f"refine_dim must be >= 1, got {self.refine_dim}")
         if self.refine_kernel < 3 or self.refine_kernel % 2 == 0:
             raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
-        if self.refine_layers > 10:
-            raise ConfigError(f"refine_layers={self.refine_layers} reaches beyond 10 s of context; use at most 10")
         if not self.pretrained or self.encoder_config:
             self.hidden_size = int(self.ast_kwargs()["hidden_size"])
 
