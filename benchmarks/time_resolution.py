@@ -66,7 +66,7 @@ def main() -> None:
         proc = AudioProcessor.from_config(dc)
         f1s, errors = [], []
         for item in val.dataset.items:
-            mel = proc.to_mel_spectrogram(proc.load_audio(data / item.audio))
+            mel = proc.features(proc.load_audio(data / item.audio))
             notes = model.decode(model.probabilities(mel), InferenceConfig())[0]
             ref = read_midi_notes(data / item.midi)
             f1s.append(note_scores(ref, notes)["note_onset_f1"])

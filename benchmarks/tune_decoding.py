@@ -40,7 +40,7 @@ def main() -> None:
     pieces = []
     for item in read_manifest(args.dataset, args.split):
         audio = processor.load_audio(resolve_inside(args.dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
-        probs = model.probabilities(processor.to_mel_spectrogram(audio))
+        probs = model.probabilities(processor.features(audio))
         reference = [n for n in read_midi_notes(resolve_inside(args.dataset, item.midi), model.data_config.sustain_pedal)
                      if n.onset < args.max_seconds]
         pieces.append((probs, reference))

@@ -114,7 +114,7 @@ class Transcriber:
                 if last is None:
                     break  # wait for more audio
                 a, b = first * hop - buf_start, (last - 1) * hop + win - buf_start
-                mel = self.processor.mel_tensor(buf[a:b]).to(self.device)
+                mel = self.processor.feature_tensor(buf[a:b]).to(self.device)
                 with torch.inference_mode():
                     heads = self.model.forward_heads(mel.unsqueeze(0))
                 probs = {k: torch.sigmoid(v.float())[0].cpu().numpy() for k, v in heads.items()}

@@ -103,7 +103,7 @@ def run_demo(out_dir: Path, epochs: int = 30, say: Callable[[str], None] = print
     item = test.dataset.items[0]
     audio_path = data_dir / item.audio
     processor = AudioProcessor.from_config(best.data_config)
-    mel = processor.to_mel_spectrogram(processor.load_audio(audio_path))
+    mel = processor.features(processor.load_audio(audio_path))
     notes = best.decode(best.probabilities(mel), InferenceConfig())[0]
     truth = read_midi_notes(data_dir / item.midi)
     write_midi(notes, out_dir / "prediction.mid")

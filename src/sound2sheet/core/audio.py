@@ -141,6 +141,8 @@ class AudioProcessor:
         normalize: bool = True,
         norm_mean: float = AUDIOSET_MEAN,
         norm_std: float = AUDIOSET_STD,
+        pitch_bins_per_semitone: int = 0,
+        pitch_n_fft: int = 2048,
     ) -> None:
         self.sample_rate = sample_rate
         self.n_mels = n_mels
@@ -154,6 +156,10 @@ class AudioProcessor:
             n_fft=n_fft, f_min=f_min, f_max=f_max, preemphasis=preemphasis,
         )
         self._fbank = None
+        self.pitch_bins_per_semitone = pitch_bins_per_semitone
+        self._pitch_args = dict(sample_rate=sample_rate, bins_per_semitone=pitch_bins_per_semitone,
+                                n_fft=pitch_n_fft, hop_length=hop_length, win_length=win_length)
+        self._pitch = None
 
     @classmethod
     def from_config(cls, config: DataConfig) -> "AudioProcessor":
@@ -162,6 +168,7 @@ class AudioProcessor:
             win_length=config.win_length, n_fft=config.n_fft, f_min=config.f_min, f_max=config.f_max,
             preemphasis=config.preemphasis, normalize=config.normalize,
             norm_mean=config.norm_mean, norm_std=config.norm_std,
+            pitch_bins_per_semitone=config.pitch_bins_per_semitone, pitch_n_fft=config.pitch_n_fft,
         )
 
     @property
@@ -172,6 +179,47 @@ class AudioProcessor:
     def padding_value(self) -> float:
         """Normalised value of an all-zero fbank frame: what ASTFeatureExtractor pads with."""
         return self._normalize(0.0)
+
+    @property
+    def n_pitch_bins(self) -> int:
+        """Pitch-spectrum rows after the mel rows in :meth:`features` (0: mel only)."""
+        from sound2sheet.core.features import pitch_bin_midis
+
+        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone)) if self.pitch_bins_per_semitone else 0
+
+    @property
+    def n_features(self) -> int:
+        return self.n_mels + self.n_pitch_bins
+
+    @property
+    def feature_padding(self) -> np.ndarray:
+        """``[n_features]``: each row's value for silence, what crops and batches pad with."""
+        from sound2sheet.core.features import PITCH_FLOOR, PITCH_MEAN, PITCH_STD
+
+        pitch = (math.log(PITCH_FLOOR) - PITCH_MEAN) / (2.0 * PITCH_STD)
+        return np.array([self.padding_value] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
+
+    @property
+    def feature_units_per_db(self) -> np.ndarray:
+        """``[n_features]``: how far 1 dB of power moves each row (see :attr:`units_per_db`)."""
+        from sound2sheet.core.features import PITCH_STD
+
+        pitch = math.log(10.0) / 10.0 / (2.0 * PITCH_STD)
+        return np.array([self.units_per_db] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
+
+    @property
+    def feature_positions(self) -> np.ndarray:
+        """``[n_features]``: each row's place on the mel axis, 0 (lowest mel bin) to 1 (highest),
+        so a random EQ curve drawn over the mel bins applies to the pitch rows by frequency."""
+        from sound2sheet.core.features import pitch_bin_midis
+
+        mel = np.linspace(0.0, 1.0, self.n_mels)
+        if not self.n_pitch_bins:
+            return mel
+        hz = 440.0 * 2.0 ** ((pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone) - 69.0) / 12.0)
+        kaldi_mel = lambda f: 1127.0 * np.log1p(np.asarray(f) / 700.0)  # noqa: E731
+        lo, hi = kaldi_mel(self._fbank_args["f_min"]), kaldi_mel(self._fbank_args["f_max"] or self.sample_rate / 2)
+        return np.concatenate([mel, np.clip((kaldi_mel(hz) - lo) / (hi - lo), 0.0, 1.0)])
 
     def load_audio(self, path: str | Path) -> np.ndarray:
         """Whole file as mono float32 ``[samples]`` at ``sample_rate``."""
@@ -197,6 +245,26 @@ class AudioProcessor:
             self._fbank = KaldiFbank(**self._fbank_args)
         fbank = self._fbank(wave)  # [frames, n_mels]
         return self._normalize(fbank).T.contiguous()
+
+    def features(self, audio) -> np.ndarray:
+        """The model's input ``[n_features, frames]``: the normalised log-mel, then (when
+        ``pitch_bins_per_semitone``) the normalised pitch spectrum, frame for frame."""
+        return self.feature_tensor(audio).numpy()
+
+    def feature_tensor(self, audio) -> "torch.Tensor":  # noqa: F821
+        """Like :meth:`features` but returns a float32 torch tensor."""
+        import torch
+
+        mel = self.mel_tensor(audio)
+        if not self.pitch_bins_per_semitone:
+            return mel
+        from sound2sheet.core.features import PITCH_MEAN, PITCH_STD, PitchSpectrum
+
+        if self._pitch is None:
+            self._pitch = PitchSpectrum(**self._pitch_args)
+        wave = torch.nan_to_num(torch.as_tensor(np.asarray(audio, dtype=np.float32)), nan=0.0, posinf=0.0, neginf=0.0)
+        pitch = (self._pitch(wave) - PITCH_MEAN) / (2.0 * PITCH_STD)
+        return torch.cat([mel, pitch.T], dim=0).contiguous()
 
     @property
     def units_per_db(self) -> float:

@@ -56,6 +56,7 @@ class PianoRollClassifier(nn.Module):
         width = config.classifier_hidden_dim
         self.conv: nn.Module | None = None
         dim = in_dim
+        self.extra_dim = width if config.use_temporal_conv else in_dim  # see forward's ``extra``
         if config.use_temporal_conv:
             k = config.temporal_conv_kernel
             self.conv = nn.Sequential(nn.Conv1d(in_dim, width, k, padding=k // 2), nn.GELU())
@@ -71,10 +72,15 @@ class PianoRollClassifier(nn.Module):
                 self.out.bias[i * self.num_keys:(i + 1) * self.num_keys] = PRIOR_LOGITS.get(head, 0.0)
         self.refiner = TemporalRefiner(dim, self.num_keys * len(heads), config) if config.refine_layers else None
 
-    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``extra [batch, frames, extra_dim]`` (another branch's features) is added to the
+        temporal conv's output before its activation, or to the input without a conv."""
         x = features
         if self.conv is not None:
-            x = self.conv(x.transpose(1, 2)).transpose(1, 2)
+            x = self.conv[0](x.transpose(1, 2)).transpose(1, 2)
+            x = self.conv[1](x + extra if extra is not None else x)
+        elif extra is not None:
+            x = x + extra
         x = self.trunk(x)
         logits = self.out(x)
         if self.refiner is not None:

@@ -131,6 +131,13 @@ class ModelConfig(_DictConfig):
     refine_layers: int = 0
     refine_dim: int = 128
     refine_kernel: int = 3
+    # Pitch branch: the input carries this many pitch-spectrum rows after the n_mels mel rows
+    # (DataConfig.pitch_bins_per_semitone decides how many; check_compatible keeps the two
+    # equal). A Conv1d over frames (kernel 3, pitch_dim channels) then a zero-initialised
+    # projection added to the head's temporal conv: fine frequency for the notes below C5 that
+    # AST's 25 ms fbank blurs, and a checkpoint without it warm-starts unchanged. 0 disables.
+    pitch_bins: int = 0
+    pitch_dim: int = 256
 
     def __post_init__(self) -> None:
         if self.max_midi_note - self.min_midi_note + 1 != self.num_piano_keys:
@@ -162,6 +169,8 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"refine_dim must be >= 1, got {self.refine_dim}")
         if self.refine_kernel < 3 or self.refine_kernel % 2 == 0:
             raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
+        if self.pitch_bins < 0 or self.pitch_dim < 1:
+            raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if not self.pretrained or self.encoder_config:
             self.hidden_size = int(self.ast_kwargs()["hidden_size"])
 
@@ -169,6 +178,11 @@ class ModelConfig(_DictConfig):
     def hop_s(self) -> float:
         """Frame hop in seconds."""
         return self.frame_duration_ms / 1000.0
+
+    @property
+    def n_features(self) -> int:
+        """Input rows the model reads: mel, then pitch spectrum."""
+        return self.n_mels + self.pitch_bins
 
     @property
     def refine_radius_frames(self) -> int:
@@ -278,9 +292,15 @@ class DataConfig(_DictConfig):
     # (sound2sheet.model.feature_augment). 0 turns each off.
     feature_eq_db: float = 0.0
     feature_gain_db: float = 0.0
+    # Pitch spectrum after the mel rows (sound2sheet.core.features.PitchSpectrum): rows per
+    # semitone from A0 (0: mel only) and its FFT window in samples (2048 = 128 ms at 16 kHz).
+    pitch_bins_per_semitone: int = 0
+    pitch_n_fft: int = 2048
 
     def __post_init__(self) -> None:
         self.dataset_dir = Path(self.dataset_dir)
+        if self.pitch_bins_per_semitone < 0 or self.pitch_n_fft < self.win_length:
+            raise ConfigError("pitch_bins_per_semitone must be >= 0 and pitch_n_fft >= win_length")
         if self.feature_eq_db < 0 or self.feature_gain_db < 0:
             raise ConfigError("feature_eq_db and feature_gain_db must be >= 0")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:
@@ -303,6 +323,13 @@ class DataConfig(_DictConfig):
     @property
     def crop_frames(self) -> int:
         return int(round(self.crop_seconds / self.hop_s))
+
+    @property
+    def n_pitch_bins(self) -> int:
+        """Pitch-spectrum rows these settings give (the one place the count is derived)."""
+        from sound2sheet.core.features import pitch_bin_midis
+
+        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone)) if self.pitch_bins_per_semitone else 0
 
 
 @dataclass
@@ -355,6 +382,11 @@ def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None
     if data_config.n_mels != model_config.n_mels:
         raise ConfigError(
             f"DataConfig.n_mels={data_config.n_mels} but the model expects n_mels={model_config.n_mels}"
+        )
+    if data_config.n_pitch_bins != model_config.pitch_bins:
+        raise ConfigError(
+            f"DataConfig.pitch_bins_per_semitone={data_config.pitch_bins_per_semitone} gives "
+            f"{data_config.n_pitch_bins} pitch rows but the model expects pitch_bins={model_config.pitch_bins}"
         )
 
 

@@ -34,7 +34,7 @@ from sound2sheet.notes import NoteEvent
 log = logging.getLogger(__name__)
 
 _FEATURE_KEYS = ("sample_rate", "n_mels", "hop_length", "win_length", "n_fft", "f_min", "f_max",
-                 "preemphasis", "normalize", "norm_mean", "norm_std")
+                 "preemphasis", "normalize", "norm_mean", "norm_std", "pitch_bins_per_semitone", "pitch_n_fft")
 
 
 class MelCache:
@@ -43,6 +43,8 @@ class MelCache:
     def __init__(self, data_config: DataConfig) -> None:
         self.processor = AudioProcessor.from_config(data_config)
         features = {k: getattr(data_config, k) for k in _FEATURE_KEYS}
+        if not data_config.pitch_bins_per_semitone:  # mel-only caches keep their old key
+            features = {k: v for k, v in features.items() if not k.startswith("pitch_")}
         self.feature_key = hashlib.sha1(json.dumps(features, sort_keys=True).encode()).hexdigest()[:10]
         root = Path(data_config.cache_dir) if data_config.cache_dir else Path(data_config.dataset_dir) / ".cache"
         self.dir = root / f"mel-{self.feature_key}"
@@ -56,7 +58,7 @@ class MelCache:
         """Cache file for ``audio_path``, computing it if needed."""
         path = self.path_for(audio_path)
         if not path.exists():
-            mel = self.processor.to_mel_spectrogram(self.processor.load_audio(audio_path))
+            mel = self.processor.features(self.processor.load_audio(audio_path))
             data = np.ascontiguousarray(mel.T.astype(np.float16))
 
             def write(tmp: str) -> None:
@@ -68,7 +70,7 @@ class MelCache:
 
     @staticmethod
     def load(path: Path) -> np.ndarray:
-        """``[frames, n_mels]`` float16, memory-mapped."""
+        """``[frames, n_features]`` float16, memory-mapped."""
         return np.load(path, mmap_mode="r")
 
 
@@ -112,7 +114,7 @@ class PianoDataset(Dataset):
         self.seed = seed
         self.min_pitch, self.num_keys = min_pitch, num_keys
         self.cache = MelCache(data_config)
-        self.padding_value = self.cache.processor.padding_value
+        self.padding_value = self.cache.processor.feature_padding  # [n_features]
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
         # Under torchrun every rank builds the same cache: each starts at its own offset so
@@ -169,14 +171,16 @@ class PianoDataset(Dataset):
         start = int(np.clip(start, 0, max(0, n_total - length)))
         mel_all = MelCache.load(self.mel_paths[item_index])
         valid = max(0, min(length, n_total - start))
-        mel = np.full((length, mel_all.shape[1]), self.padding_value, dtype=np.float32)
+        mel = np.empty((length, mel_all.shape[1]), dtype=np.float32)
+        mel[:] = self.padding_value
         mel[:valid] = mel_all[start:start + valid]
         cfg = self.config
         if self.random_crops and epoch is not None and (cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0):
             # its own stream, so crop positions do not depend on whether this is on
             eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
+            processor = self.cache.processor
             mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
-                                        self.cache.processor.units_per_db)
+                                        processor.feature_units_per_db, processor.feature_positions)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
@@ -239,8 +243,10 @@ class ShardSampler(Sampler):
         return len(range(self.rank, self.n, self.world_size))
 
 
-def collate_batch(items: list[dict[str, Any]], padding_value: float = 0.0) -> dict[str, Any]:
-    """Stack items, padding to the longest (mel with ``padding_value``, labels with 0)."""
+def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict[str, Any]:
+    """Stack items, padding to the longest (features with ``padding_value``, a scalar or one
+    value per row, labels with 0)."""
+    column = torch.as_tensor(np.asarray(padding_value, dtype=np.float32)).reshape(-1, 1)
     longest = max(it["mel"].shape[1] for it in items)
     out: dict[str, Any] = {}
     for key in ("mel", "piano_roll", "onset_roll", "velocity_roll"):
@@ -250,7 +256,7 @@ def collate_batch(items: list[dict[str, Any]], padding_value: float = 0.0) -> di
             pad = longest - (t.shape[1] if key == "mel" else t.shape[0])
             if pad:
                 if key == "mel":
-                    t = torch.nn.functional.pad(t, (0, pad), value=padding_value)
+                    t = torch.cat([t, column.expand(t.shape[0], pad)], dim=1)
                 else:
                     t = torch.nn.functional.pad(t, (0, 0, 0, pad))
             tensors.append(t)
@@ -264,7 +270,7 @@ def collate_batch(items: list[dict[str, Any]], padding_value: float = 0.0) -> di
 class _Collate:
     """Picklable collate function bound to a padding value (for worker processes)."""
 
-    def __init__(self, padding_value: float) -> None:
+    def __init__(self, padding_value: Any) -> None:
         self.padding_value = padding_value
 
     def __call__(self, items):

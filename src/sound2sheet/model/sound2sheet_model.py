@@ -59,6 +59,24 @@ class LinearSkip(nn.Module):
         return self.conv(mel).transpose(1, 2)
 
 
+class PitchBranch(nn.Module):
+    """``pitch spectrum [batch, bins, frames] -> [batch, frames, out_dim]``: a Conv1d over frames
+    (kernel 3, bins as channels, so each key gets its own harmonic template), GELU, then a
+    projection that starts at zero, so adding the branch to a trained model changes nothing
+    until training moves it. Dense over bins rather than a 2-D conv: ~0.2 M multiply-adds a
+    frame, a few per cent of transcription time."""
+
+    def __init__(self, bins: int, dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(bins, dim, 3, padding=1)
+        self.out = nn.Conv1d(dim, out_dim, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, pitch: torch.Tensor) -> torch.Tensor:
+        return self.out(nn.functional.gelu(self.conv(pitch))).transpose(1, 2)
+
+
 class Sound2SheetModel(nn.Module):
     """AST encoder + classifier head for frame-level piano transcription.
 
@@ -82,6 +100,8 @@ class Sound2SheetModel(nn.Module):
             in_dim += config.mel_skip_dim
         heads = ("frame",) + (("onset",) if config.onset_head else ()) + (("velocity",) if config.velocity_head else ())
         self.classifier = PianoRollClassifier(in_dim, config, heads)
+        self.pitch = (PitchBranch(config.pitch_bins, config.pitch_dim, self.classifier.extra_dim)
+                      if config.pitch_bins else None)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -91,11 +111,18 @@ class Sound2SheetModel(nn.Module):
         return self.classifier.heads
 
     def forward_heads(self, mel: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``mel [batch, n_mels, frames] -> {head: logits [batch, frames, num_keys]}``."""
+        """``mel [batch, n_features, frames] -> {head: logits [batch, frames, num_keys]}``; the
+        input is the log-mel (``n_mels`` rows), then the pitch spectrum (``pitch_bins`` rows)
+        when the model has a pitch branch: :meth:`AudioProcessor.features`."""
+        n_mels, expected = self.config.n_mels, self.config.n_features
+        if mel.shape[1] != expected:
+            raise ValueError(f"the model reads {expected} feature rows ({n_mels} mel + {self.config.pitch_bins} "
+                             f"pitch), got {mel.shape[1]}: compute them with AudioProcessor.features")
+        pitch, mel = mel[:, n_mels:], mel[:, :n_mels]
         features = self.encoder(mel)
         if self.skip is not None:
             features = torch.cat([features, self.skip(mel)], dim=-1)
-        return self.classifier(features)
+        return self.classifier(features, self.pitch(pitch) if self.pitch is not None else None)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
         """``mel [batch, n_mels, frames] -> frame logits [batch, frames, num_keys]``, or the
