@@ -114,6 +114,8 @@ class Transcriber:
                 if last is None:
                     break  # wait for more audio
                 a, b = first * hop - buf_start, (last - 1) * hop + win - buf_start
+                if last == available:  # the file's last samples, as a whole-file pass sees them
+                    b = total - buf_start  # (the pitch spectrum's long window reaches them)
                 mel = self.processor.feature_tensor(buf[a:b]).to(self.device)
                 with torch.inference_mode():
                     heads = self.model.forward_heads(mel.unsqueeze(0))
