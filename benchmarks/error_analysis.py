@@ -9,6 +9,7 @@ references (``REF_DIR/<name>.mid``) and prints, per piece:
   200 ms after its onset (a double trigger of one strike);
 * same-key inter-onset intervals of estimate vs reference: echo onsets show up as short
   intervals the reference does not have;
+* recall and precision by register (below C5 the fbank cannot tell semitones apart);
 * mean velocity and pitch of missed vs found reference notes.
 
 Usage: python benchmarks/error_analysis.py PRED_DIR [--ref ../shared/bench/dev]
@@ -26,6 +27,8 @@ from sound2sheet.midi import read_midi_notes
 
 TOLERANCES = (0.05, 0.1, 0.2)
 IOI_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, np.inf)
+# Registers split where AST's 25 ms fbank stops resolving semitones (C5, MIDI 72) and below.
+REGISTERS = ((21, 48), (48, 60), (60, 72), (72, 109))
 
 
 def _match(ref, est, tol, pitch_class=False):
@@ -72,6 +75,14 @@ def analyse(ref, est) -> list[str]:
         hist = _ioi_histogram(notes)
         lines.append(f"  same-key inter-onset intervals (ms), {name}: "
                      + ", ".join(f"{b} {c}" for b, c in zip(labels, hist)))
+    parts = []
+    for lo, hi in REGISTERS:
+        r_in = [i for i, n in enumerate(ref) if lo <= n.pitch < hi]
+        e_in = [j for j, n in enumerate(est) if lo <= n.pitch < hi]
+        recall = sum(i in found for i in r_in) / max(len(r_in), 1)
+        precision = sum(j in used for j in e_in) / max(len(e_in), 1)
+        parts.append(f"{lo}-{hi - 1}: R {recall:.2f} P {precision:.2f} ({len(r_in)})")
+    lines.append("  by register (MIDI): " + ", ".join(parts))
     missed = [n for i, n in enumerate(ref) if i not in found]
     hits = [n for i, n in enumerate(ref) if i in found]
     if missed and hits:

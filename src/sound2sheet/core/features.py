@@ -19,6 +19,14 @@ MEL_FLOOR = 1.192092955078125e-07
 _CHUNK_FRAMES = 10000
 
 
+def frame_spans(frames: int, hop: int, win: int, chunk: int):
+    """Sample ranges ``[start, stop)`` holding ``chunk`` frames at a time (``win`` samples every
+    ``hop``): long audio is framed piece by piece so the ``[frames, win]`` buffer stays bounded."""
+    for first in range(0, frames, chunk):
+        count = min(chunk, frames - first)
+        yield first * hop, first * hop + (count - 1) * hop + win
+
+
 class KaldiFbank:
     """``waveform [samples] -> log-mel [frames, n_mels]`` (un-normalised), ``snip_edges`` framing."""
 
@@ -59,13 +67,8 @@ class KaldiFbank:
         if n < self.win_length:
             return torch.zeros(0, self.mel_bank.shape[1], dtype=torch.float32)
         frames_total = 1 + (n - self.win_length) // self.hop_length
-        out = []
-        for first in range(0, frames_total, _CHUNK_FRAMES):
-            count = min(_CHUNK_FRAMES, frames_total - first)
-            start = first * self.hop_length
-            stop = start + (count - 1) * self.hop_length + self.win_length
-            out.append(self._chunk(waveform[start:stop]))
-        return torch.cat(out).float()
+        spans = frame_spans(frames_total, self.hop_length, self.win_length, _CHUNK_FRAMES)
+        return torch.cat([self._chunk(waveform[start:stop]) for start, stop in spans]).float()
 
     def _chunk(self, waveform: torch.Tensor) -> torch.Tensor:
         frames = waveform.unfold(0, self.win_length, self.hop_length)  # [F, win]
@@ -128,11 +131,7 @@ class PitchSpectrum:
         need = (frames_total - 1) * self.hop_length + self.n_fft
         padded = torch.nn.functional.pad(waveform, (left, max(0, need - left - n)))
         out = []
-        chunk = _CHUNK_FRAMES // 4
-        for first in range(0, frames_total, chunk):
-            count = min(chunk, frames_total - first)
-            start = first * self.hop_length
-            frames = padded[start:start + (count - 1) * self.hop_length + self.n_fft].unfold(0, self.n_fft, self.hop_length)
-            power = torch.fft.rfft(frames * self.window).abs().pow(2)
+        for start, stop in frame_spans(frames_total, self.hop_length, self.n_fft, _CHUNK_FRAMES // 4):
+            power = torch.fft.rfft(padded[start:stop].unfold(0, self.n_fft, self.hop_length) * self.window).abs().pow(2)
             out.append(torch.clamp(power @ self.bank, min=PITCH_FLOOR).log())
         return torch.cat(out)
