@@ -1,7 +1,7 @@
 """Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
 the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
 interval are swept over cached probabilities, and the setting with the best mean note-onset
-F1 (ties: note-with-offset F1) is printed together with the ``export-model --inference``
+F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is printed together with the ``export-model --inference``
 flags that bake it into a shipped checkpoint.
 
 Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
@@ -33,6 +33,8 @@ def main() -> None:
     ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
                     help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms)")
+    ap.add_argument("--tie-within", type=float, default=0.0,
+                    help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
     args = ap.parse_args()
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
@@ -58,7 +60,9 @@ def main() -> None:
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
         results.append((onset_f1, offset_f1, frame_t, onset_t, reonset))
         print(f"| {frame_t} | {onset_t} | {reonset:g} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
-    onset_f1, offset_f1, frame_t, onset_t, reonset = max(results)
+    top = max(r[0] for r in results)
+    onset_f1, offset_f1, frame_t, onset_t, reonset = max((r for r in results if r[0] >= top - args.tie_within),
+                                                         key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms: "
           f"note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
     print(f"flags: --inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
