@@ -177,3 +177,14 @@ def test_trainer_warm_starts_a_pitch_model_and_trains_it(small_dataset, tmp_path
     assert model.pitch.out.weight.abs().sum() > 0
     reloaded = Sound2SheetModel.from_pretrained(tmp_path / "grown" / "last.pt")
     assert reloaded.data_config.pitch_bins_per_semitone == 2 and reloaded.config.pitch_bins == PITCH_ROWS
+
+
+def test_a_context_too_small_for_the_model_is_warned_about(caplog):
+    model = Sound2SheetModel(tiny_model_config(refine_layers=3, pitch_bins=PITCH_ROWS)).eval()
+    model.data_config = DataConfig(pitch_bins_per_semitone=2)
+    needed = model.encoder.overlap + model.config.refine_radius_frames + 6 + 16  # 1024-200 samples = 6 frames
+    with caplog.at_level("WARNING", logger="sound2sheet.inference"):
+        assert _Recorder(model, InferenceConfig()).context >= needed
+        assert not caplog.records
+        _Recorder(model, InferenceConfig(), context_frames=needed - 1)
+    assert "context_frames" in caplog.text

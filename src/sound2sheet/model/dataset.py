@@ -77,7 +77,8 @@ class MelCache:
 class PianoDataset(Dataset):
     """(mel, piano-roll) items from one split of a dataset directory.
 
-    Each item is a dict: ``mel`` float32 ``[n_mels, frames]``, ``piano_roll`` /
+    Each item is a dict: ``mel`` float32 ``[n_features, frames]`` (log-mel, then the pitch
+    spectrum when configured: :meth:`AudioProcessor.features`), ``piano_roll`` /
     ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``audio_path`` str,
     ``n_frames`` (frames of real audio; the rest is padding) and ``start_frame``.
 
