@@ -185,7 +185,7 @@ class AudioProcessor:
         """Pitch-spectrum rows after the mel rows in :meth:`features` (0: mel only)."""
         from sound2sheet.core.features import pitch_bin_midis
 
-        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone)) if self.pitch_bins_per_semitone else 0
+        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone))
 
     @property
     def n_features(self) -> int:
@@ -194,32 +194,33 @@ class AudioProcessor:
     @property
     def feature_padding(self) -> np.ndarray:
         """``[n_features]``: each row's value for silence, what crops and batches pad with."""
-        from sound2sheet.core.features import PITCH_FLOOR, PITCH_MEAN, PITCH_STD
+        from sound2sheet.core.features import PITCH_FLOOR, normalize_pitch
 
-        pitch = (math.log(PITCH_FLOOR) - PITCH_MEAN) / (2.0 * PITCH_STD)
+        pitch = normalize_pitch(math.log(PITCH_FLOOR))
         return np.array([self.padding_value] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
 
     @property
     def feature_units_per_db(self) -> np.ndarray:
         """``[n_features]``: how far 1 dB of power moves each row (see :attr:`units_per_db`)."""
-        from sound2sheet.core.features import PITCH_STD
+        from sound2sheet.core.features import normalize_pitch
 
-        pitch = math.log(10.0) / 10.0 / (2.0 * PITCH_STD)
+        pitch = normalize_pitch(math.log(10.0) / 10.0) - normalize_pitch(0.0)
         return np.array([self.units_per_db] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
 
     @property
     def feature_positions(self) -> np.ndarray:
         """``[n_features]``: each row's place on the mel axis, 0 (lowest mel bin) to 1 (highest),
         so a random EQ curve drawn over the mel bins applies to the pitch rows by frequency."""
-        from sound2sheet.core.features import pitch_bin_midis
+        from transformers.audio_utils import hertz_to_mel
+
+        from sound2sheet.core.features import pitch_bin_hz
 
         mel = np.linspace(0.0, 1.0, self.n_mels)
         if not self.n_pitch_bins:
             return mel
-        hz = 440.0 * 2.0 ** ((pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone) - 69.0) / 12.0)
-        kaldi_mel = lambda f: 1127.0 * np.log1p(np.asarray(f) / 700.0)  # noqa: E731
-        lo, hi = kaldi_mel(self._fbank_args["f_min"]), kaldi_mel(self._fbank_args["f_max"] or self.sample_rate / 2)
-        return np.concatenate([mel, np.clip((kaldi_mel(hz) - lo) / (hi - lo), 0.0, 1.0)])
+        hz = pitch_bin_hz(self.sample_rate, self.pitch_bins_per_semitone)
+        lo, hi = (hertz_to_mel(f, mel_scale="kaldi") for f in (self._fbank_args["f_min"], self._fbank_args["f_max"] or self.sample_rate / 2))
+        return np.concatenate([mel, np.clip((hertz_to_mel(hz, mel_scale="kaldi") - lo) / (hi - lo), 0.0, 1.0)])
 
     def load_audio(self, path: str | Path) -> np.ndarray:
         """Whole file as mono float32 ``[samples]`` at ``sample_rate``."""
@@ -232,6 +233,11 @@ class AudioProcessor:
 
     def mel_tensor(self, audio) -> "torch.Tensor":  # noqa: F821
         """Like :meth:`to_mel_spectrogram` but returns a float32 torch tensor."""
+        return self._mel(self._wave(audio))
+
+    @staticmethod
+    def _wave(audio) -> "torch.Tensor":  # noqa: F821
+        """Mono float32 tensor, non-finite samples zeroed; a clear error for anything else."""
         import torch
 
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32))
@@ -239,6 +245,9 @@ class AudioProcessor:
             raise AudioError(f"expected mono audio of shape [samples], got shape {tuple(wave.shape)}")
         if not torch.isfinite(wave).all():
             wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
+        return wave
+
+    def _mel(self, wave) -> "torch.Tensor":  # noqa: F821
         if self._fbank is None:
             from sound2sheet.core.features import KaldiFbank
 
@@ -255,16 +264,15 @@ class AudioProcessor:
         """Like :meth:`features` but returns a float32 torch tensor."""
         import torch
 
-        mel = self.mel_tensor(audio)
+        wave = self._wave(audio)
+        mel = self._mel(wave)
         if not self.pitch_bins_per_semitone:
             return mel
-        from sound2sheet.core.features import PITCH_MEAN, PITCH_STD, PitchSpectrum
+        from sound2sheet.core.features import PitchSpectrum, normalize_pitch
 
         if self._pitch is None:
             self._pitch = PitchSpectrum(**self._pitch_args)
-        wave = torch.nan_to_num(torch.as_tensor(np.asarray(audio, dtype=np.float32)), nan=0.0, posinf=0.0, neginf=0.0)
-        pitch = (self._pitch(wave) - PITCH_MEAN) / (2.0 * PITCH_STD)
-        return torch.cat([mel, pitch.T], dim=0).contiguous()
+        return torch.cat([mel, normalize_pitch(self._pitch(wave)).T], dim=0).contiguous()
 
     @property
     def units_per_db(self) -> float:

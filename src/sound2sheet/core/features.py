@@ -98,10 +98,28 @@ PITCH_STD = 5.1
 
 def pitch_bin_midis(sample_rate: int, bins_per_semitone: int) -> np.ndarray:
     """Centre of every pitch-spectrum row in MIDI numbers: from A0 up in ``1/bins_per_semitone``
-    steps while below 95 % of Nyquist (16 kHz, 2 per semitone: 195 rows, A0 to ~F#8)."""
+    steps while below 95 % of Nyquist (16 kHz, 2 per semitone: 195 rows, A0 to ~F#8); none
+    when ``bins_per_semitone`` is 0 (no pitch spectrum)."""
+    if not bins_per_semitone:
+        return np.zeros(0)
     top = 69.0 + 12.0 * np.log2(0.95 * sample_rate / 2 / 440.0)
     count = int(np.floor((top - PITCH_LOWEST_MIDI) * bins_per_semitone)) + 1
     return PITCH_LOWEST_MIDI + np.arange(count) / bins_per_semitone
+
+
+def pitch_bin_hz(sample_rate: int, bins_per_semitone: int) -> np.ndarray:
+    """The same centres in Hz."""
+    return 440.0 * 2.0 ** ((pitch_bin_midis(sample_rate, bins_per_semitone) - 69.0) / 12.0)
+
+
+def normalize_pitch(x):
+    """Natural-log pitch power -> model units (``PITCH_MEAN`` / ``PITCH_STD``)."""
+    return (x - PITCH_MEAN) / (2.0 * PITCH_STD)
+
+
+def pitch_reach_frames(n_fft: int, win_length: int, hop_length: int) -> int:
+    """Frames past a fbank frame's own samples that its pitch window reaches, either side."""
+    return -(-(n_fft - win_length) // (2 * hop_length))
 
 
 class PitchSpectrum:
@@ -114,7 +132,7 @@ class PitchSpectrum:
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
         self.window = torch.hann_window(n_fft, periodic=False)
         freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
-        centres = 440.0 * 2.0 ** ((pitch_bin_midis(sample_rate, bins_per_semitone) - 69.0) / 12.0)
+        centres = pitch_bin_hz(sample_rate, bins_per_semitone)
         # Triangles as wide as the grid step, never narrower than one FFT bin: low rows then
         # interpolate between FFT bins instead of catching none.
         half = np.maximum(centres * (2.0 ** (1.0 / (12 * bins_per_semitone)) - 1.0), sample_rate / n_fft)

@@ -329,7 +329,14 @@ class DataConfig(_DictConfig):
         """Pitch-spectrum rows these settings give (the one place the count is derived)."""
         from sound2sheet.core.features import pitch_bin_midis
 
-        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone)) if self.pitch_bins_per_semitone else 0
+        return len(pitch_bin_midis(self.sample_rate, self.pitch_bins_per_semitone))
+
+    @property
+    def feature_reach_frames(self) -> int:
+        """Frames beyond its own samples that a feature frame depends on (the pitch window's)."""
+        from sound2sheet.core.features import pitch_reach_frames
+
+        return pitch_reach_frames(self.pitch_n_fft, self.win_length, self.hop_length) if self.pitch_bins_per_semitone else 0
 
 
 @dataclass
