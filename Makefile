@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset clean-venv
+.PHONY: install test demo dataset dataset-salamander clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,22 @@ dataset: $(STAMP)
 		--music21 $(STANDARD_MUSIC21) --music21-limit 120 \
 		--generate 120 --generate-seconds 60 \
 		--soundfont $(STANDARD_FONTS) --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 0
+
+# Renders in a *recorded* piano (Salamander Grand, docs/dataset.md) that training adds to the
+# standard set (configs/default-salamander.json: data.extra_train_dirs). Same seed, so every
+# piece keeps the split it has in the standard set. Needs npm and Polyphone (apt-get install
+# npm polyphone) for the soundfont.
+SALAMANDER_DATASET ?= data/salamander
+SALAMANDER_MUSIC21 := bach beethoven mozart haydn schumann chopin joplin schubert
+
+dataset-salamander: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(SALAMANDER_DATASET) \
+		--midi data/assets/midi/miditok --midi-renders 3 \
+		--music21 $(SALAMANDER_MUSIC21) --music21-limit 15 \
+		--generate 40 --generate-seconds 60 \
+		--soundfont Salamander:0:0 --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
 
 clean-venv:

@@ -1,4 +1,5 @@
 import json
+import numpy as np
 
 import pytest
 import torch
@@ -123,3 +124,30 @@ def test_validation_can_be_limited_to_the_start_of_each_file(small_dataset):
     _, val, _ = create_dataloaders(dc, tiny_model_config(), TrainingConfig(progress=False))
     batch = next(iter(val))
     assert batch["mel"].shape == (1, 128, 100) and batch["piano_roll"].shape == (1, 100, 88)
+
+
+def test_extra_train_dirs_join_training_only(small_dataset, tmp_path):
+    """Train items of an extra directory resolve inside it, keep their own cache and labels;
+    validation stays the main directory's."""
+    from sound2sheet.data.synth import random_notes
+    from tests.conftest import write_dataset
+
+    rng = np.random.default_rng(5)
+    extra_notes = random_notes(rng, 2.0, (30, 40), 2.0)  # a register the main clips never use
+    extra = write_dataset(tmp_path / "extra", {"train": [("extra_0", extra_notes, 2.0)],
+                                               "val": [("extra_val", extra_notes, 2.0)]})
+    dc = DataConfig(dataset_dir=small_dataset, crop_seconds=1.28, extra_train_dirs=[str(extra)])
+    assert DataConfig(dataset_dir=small_dataset, extra_train_dirs=str(extra)).extra_train_dirs == [str(extra)]
+    base = PianoDataset(DataConfig(dataset_dir=small_dataset, crop_seconds=1.28), "train", crop_frames=128)
+    ds = PianoDataset(dc, "train", crop_frames=128, extra_dirs=dc.extra_train_dirs)
+    assert len(ds.items) == len(base.items) + 1 and ds.item_dirs[-1] == extra
+    assert any(p.is_relative_to(extra / ".cache") for p in ds.mel_paths)
+    last = [i for i, (item, _) in enumerate(ds.segments) if item == len(ds.items) - 1]
+    sample = ds[last[0]]
+    assert sample["audio_path"].startswith(str(extra.resolve()))
+    keys = np.nonzero(sample["piano_roll"].numpy().any(axis=0))[0] + 21
+    assert keys.size and keys.min() >= 30 and keys.max() <= 40
+    train, val, _ = create_dataloaders(dc, tiny_model_config(), TrainingConfig(batch_size=2, progress=False))
+    assert len(train.dataset) == len(ds) and [it.id for it in val.dataset.items] == ["val_0"]
+    with pytest.raises(DatasetError, match="extra training dataset directory not found"):
+        PianoDataset(dc, "train", crop_frames=128, extra_dirs=[tmp_path / "absent"])

