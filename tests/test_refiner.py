@@ -83,7 +83,7 @@ def test_refiner_reaches_exactly_its_radius(layers, kernel):
     y = x.clone()
     y[0, 100] += 1.0
     with torch.no_grad():
-        changed = (refiner(y) - refiner(x)).abs().sum(-1)[0] > 1e-6
+        changed = (refiner(y)[0] - refiner(x)[0]).abs().sum(-1)[0] > 1e-6
     frames = torch.nonzero(changed).flatten()
     radius = config.refine_radius_frames
     assert radius == (kernel // 2) * (2 ** layers - 1)

@@ -17,6 +17,11 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
 
 Notes shorter than ``min_duration_s`` are dropped in both.
 
+With sustain-pedal probabilities (``pedal``, one per frame; onset-driven decoding only) a
+note whose key stops sounding while the pedal is down (>= ``pedal_threshold``) is held until
+the pedal goes up or its key is struck again: the rule :func:`sound2sheet.midi.apply_sustain`
+applies to the ground truth, so a decayed but pedalled note ends where the reference says.
+
 :class:`StreamingDecoder` does this block by block with memory independent of length (a note
 crossing a block border stays one note); :func:`decode_notes` is the same decoder fed once,
 so the two never disagree.
@@ -80,8 +85,10 @@ class StreamingDecoder:
         min_pitch: int = LOWEST_PIANO_KEY,
         use_onsets: bool = True,
         min_reonset_s: float = 0.0,
+        pedal_threshold: float = 0.5,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
+        self.pedal_threshold = pedal_threshold
         self.min_reonset_frames = min_reonset_s / hop_s - 1e-6
         self._last_onset: dict[int, int] = {}  # key -> absolute frame of its latest accepted onset
         self.median = max(1, median_filter_size)
@@ -97,8 +104,10 @@ class StreamingDecoder:
         self._open: dict[int, _Open] = {}
         self._started = False
 
-    def push(self, frame_probs: np.ndarray, onset_probs: np.ndarray | None = None, velocity: np.ndarray | None = None) -> list[NoteEvent]:
-        """Add the next block (``[frames, keys]`` each); returns notes that ended."""
+    def push(self, frame_probs: np.ndarray, onset_probs: np.ndarray | None = None, velocity: np.ndarray | None = None,
+             pedal: np.ndarray | None = None) -> list[NoteEvent]:
+        """Add the next block (``[frames, keys]`` each, ``pedal`` ``[frames]`` or
+        ``[frames, 1]``); returns notes that ended."""
         block = {"frame": np.asarray(frame_probs, dtype=np.float32)}
         if block["frame"].ndim != 2:
             raise ValueError(f"frame_probs must be [frames, keys], got shape {block['frame'].shape}")
@@ -106,6 +115,8 @@ class StreamingDecoder:
             block["onset"] = np.asarray(onset_probs, dtype=np.float32)
         if velocity is not None:
             block["velocity"] = np.asarray(velocity, dtype=np.float32)
+        if pedal is not None and "onset" in block:
+            block["pedal"] = np.asarray(pedal, dtype=np.float32).reshape(len(block["frame"]), 1)
         if self._buf is None:
             self._buf = block
         else:
@@ -168,6 +179,8 @@ class StreamingDecoder:
             return out
         # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
         sounding = active[row] | (buf["onset"][row] > self.onset_threshold)
+        if "pedal" in buf and buf["pedal"][row, 0] >= self.pedal_threshold:
+            sounding = np.ones_like(sounding)  # the pedal holds every open note
         starts = [int(k) for k in np.flatnonzero(peaks[row])
                   if t - self._last_onset.get(int(k), -(10**12)) >= self.min_reonset_frames]
         for key in list(self._open):
@@ -203,6 +216,8 @@ def decode_notes(
     min_duration_s: float = 0.03,
     min_pitch: int = LOWEST_PIANO_KEY,
     min_reonset_s: float = 0.0,
+    pedal: np.ndarray | None = None,
+    pedal_threshold: float = 0.5,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -212,6 +227,8 @@ def decode_notes(
         velocity: ``[frames, keys]`` velocity / 127 (read at the onset frame), or None.
         min_reonset_s: onset peaks closer than this to the previous onset on their key are
             ignored (onset-driven decoding only).
+        pedal: ``[frames]`` sustain-pedal probabilities, or None; while >= ``pedal_threshold``
+            open notes are held (onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -219,7 +236,7 @@ def decode_notes(
     decoder = StreamingDecoder(
         hop_s=hop_s, frame_threshold=frame_threshold, onset_threshold=onset_threshold,
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
-        min_reonset_s=min_reonset_s,
+        min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold,
     )
-    notes = decoder.push(frame_probs, onset_probs, velocity)
+    notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
     return sort_notes(notes + decoder.finish())

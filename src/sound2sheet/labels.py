@@ -64,3 +64,19 @@ def notes_to_rolls(
                     onset[f, k] = weight
                     velocity[f, k] = v
     return PianoRolls(frame, onset, velocity)
+
+
+def pedal_roll(
+    intervals: Sequence[tuple[float, float]], n_frames: int, hop_s: float, start_frame: int = 0,
+) -> np.ndarray:
+    """Sustain-pedal target: float32 ``[n_frames]``, 1 on frames ``round(down / hop) <= f <
+    round(up / hop)`` of each ``(down, up)`` interval (:func:`sound2sheet.midi.pedal_intervals`),
+    rows ``start_frame ..`` of the whole-file roll (the same frame rule as notes)."""
+    roll = np.zeros(max(n_frames, 0), dtype=np.float32)
+    if not len(intervals) or n_frames <= 0:
+        return roll
+    down = times_to_frames([a for a, _ in intervals], hop_s) - start_frame
+    up = times_to_frames([b for _, b in intervals], hop_s) - start_frame
+    for a, b in zip(down, up):
+        roll[max(a, 0):min(b, n_frames)] = 1.0
+    return roll

@@ -121,3 +121,17 @@ def write_midi(notes: Iterable[NoteEvent], path: str | Path, program: int = 0, d
     """Write notes to a MIDI file atomically."""
     pm = notes_to_pretty_midi(notes, program=program, default_velocity=default_velocity)
     return atomic_write(path, lambda tmp: pm.write(tmp))
+
+
+def read_pedal_intervals(path: str | Path) -> list[tuple[float, float]]:
+    """Sustain-pedal ``(down, up)`` intervals of a MIDI file (all non-drum tracks merged)."""
+    pm = _load(path)
+    end = pm.get_end_time()
+    merged: list[tuple[float, float]] = []
+    spans = sorted(iv for inst in pm.instruments if not inst.is_drum for iv in pedal_intervals(inst.control_changes, end))
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged

@@ -11,6 +11,9 @@ from sound2sheet.model.config import ModelConfig
 # of steps learning that most of a piano roll is silent (measured on the standard set: 5 % of
 # frame cells active -> logit -2.9; onset targets ~0.2 % with onset_pos_weight 10 -> about -4).
 PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0}
+# The pedal head starts "up" (p = 0.05): a warm-started model then decodes exactly as before,
+# instead of holding every note from the first step (p = 0.5 would count as down).
+PEDAL_PRIOR_LOGIT = -3.0
 
 
 class TemporalRefiner(nn.Module):
@@ -33,11 +36,13 @@ class TemporalRefiner(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(corrections [batch, frames, out_dim], hidden [batch, frames, refine_dim])``."""
         x = self.inp(features.transpose(1, 2))
         for block in self.blocks:
             x = x + block(x)
-        return self.out(nn.functional.gelu(x)).transpose(1, 2)
+        hidden = nn.functional.gelu(x)
+        return self.out(hidden).transpose(1, 2), hidden.transpose(1, 2)
 
 
 class PianoRollClassifier(nn.Module):
@@ -47,6 +52,7 @@ class PianoRollClassifier(nn.Module):
     neighbours' context; then ``num_classifier_layers`` fully connected layers, the last of
     which emits ``num_keys`` logits for every head (frame, and onset/velocity when enabled)
     from one shared trunk, plus the :class:`TemporalRefiner`'s corrections when configured.
+    With ``pedal_head`` the dict also holds ``pedal``: logits ``[batch, frames, 1]``.
     """
 
     def __init__(self, in_dim: int, config: ModelConfig, heads: tuple[str, ...] = ("frame",)) -> None:
@@ -71,6 +77,11 @@ class PianoRollClassifier(nn.Module):
             for i, head in enumerate(heads):
                 self.out.bias[i * self.num_keys:(i + 1) * self.num_keys] = PRIOR_LOGITS.get(head, 0.0)
         self.refiner = TemporalRefiner(dim, self.num_keys * len(heads), config) if config.refine_layers else None
+        self.pedal: nn.Linear | None = None
+        if config.pedal_head:  # zero weights: a warm start keeps every other output as it was
+            self.pedal = nn.Linear(config.refine_dim if self.refiner is not None else dim, 1)
+            nn.init.zeros_(self.pedal.weight)
+            nn.init.constant_(self.pedal.bias, PEDAL_PRIOR_LOGIT)
 
     def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``extra [batch, frames, extra_dim]`` (another branch's features) is added to the
@@ -83,6 +94,11 @@ class PianoRollClassifier(nn.Module):
             x = x + extra
         x = self.trunk(x)
         logits = self.out(x)
+        pedal_in = x
         if self.refiner is not None:
-            logits = logits + self.refiner(x)
-        return dict(zip(self.heads, logits.split(self.num_keys, dim=-1)))
+            corrections, pedal_in = self.refiner(x)
+            logits = logits + corrections
+        out = dict(zip(self.heads, logits.split(self.num_keys, dim=-1)))
+        if self.pedal is not None:
+            out["pedal"] = self.pedal(pedal_in)
+        return out

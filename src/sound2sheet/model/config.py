@@ -118,6 +118,10 @@ class ModelConfig(_DictConfig):
     mel_skip_channels: int = 16
     onset_head: bool = True
     velocity_head: bool = True
+    # Sustain-pedal head: one logit per frame (CC64 >= 64 in the labels' MIDI), read from the
+    # refiner's hidden features (its seconds of context) or, without a refiner, the trunk's.
+    # Zero-initialised; the decoder holds notes while it is down (InferenceConfig.use_pedal).
+    pedal_head: bool = False
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -229,6 +233,7 @@ class TrainingConfig(_DictConfig):
     onset_pos_weight: float | None = 10.0  # the same for the ~100x sparser onset head: learns it much sooner
     onset_loss_weight: float = 1.0
     velocity_loss_weight: float = 0.5
+    pedal_loss_weight: float = 0.5
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole loader)
     save_every_steps: int = 0  # also write last.pt every N steps mid-epoch; 0: only per epoch
@@ -358,6 +363,10 @@ class InferenceConfig(_DictConfig):
     # An onset peak this close to the previous one on its key is an echo, not a re-strike
     # (see sound2sheet.decoding); 0 keeps every peak.
     min_reonset_ms: float = 0.0
+    # A model with a sustain-pedal head holds notes while it says the pedal is down (onset-
+    # driven decoding; see sound2sheet.decoding). Ignored for models without one.
+    use_pedal: bool = True
+    pedal_threshold: float = 0.5
     default_velocity: int = 80  # written when the model predicts no velocity
 
     def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
@@ -367,7 +376,7 @@ class InferenceConfig(_DictConfig):
             hop_s=hop_s, frame_threshold=self.classification_threshold, onset_threshold=self.onset_threshold,
             median_filter_size=self.median_filter_size if self.use_median_filter else 1,
             min_duration_s=self.min_note_duration_ms / 1000.0, min_pitch=min_pitch,
-            min_reonset_s=self.min_reonset_ms / 1000.0,
+            min_reonset_s=self.min_reonset_ms / 1000.0, pedal_threshold=self.pedal_threshold,
         )
 
     def __post_init__(self) -> None:
@@ -381,6 +390,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("min_note_duration_ms must be >= 0")
         if self.min_reonset_ms < 0:
             raise ConfigError("min_reonset_ms must be >= 0")
+        if not 0.0 < self.pedal_threshold < 1.0:
+            raise ConfigError("pedal_threshold must be in (0, 1)")
 
 
 def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None:

@@ -25,8 +25,8 @@ from sound2sheet.core.audio import AudioProcessor
 from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, resolve_inside
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write
-from sound2sheet.labels import notes_to_rolls
-from sound2sheet.midi import read_midi_notes
+from sound2sheet.labels import notes_to_rolls, pedal_roll
+from sound2sheet.midi import read_midi_notes, read_pedal_intervals
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
 from sound2sheet.model.feature_augment import random_mel_eq
 from sound2sheet.notes import NoteEvent
@@ -79,7 +79,8 @@ class PianoDataset(Dataset):
 
     Each item is a dict: ``mel`` float32 ``[n_features, frames]`` (log-mel, then the pitch
     spectrum when configured: :meth:`AudioProcessor.features`), ``piano_roll`` /
-    ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``audio_path`` str,
+    ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``pedal_roll`` float32
+    ``[frames]`` (sustain pedal down, from the MIDI's CC64), ``audio_path`` str,
     ``n_frames`` (frames of real audio; the rest is padding) and ``start_frame``.
 
     With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
@@ -156,6 +157,7 @@ class PianoDataset(Dataset):
             else:
                 self.segments.append((i, 0))
         self._notes: dict[int, list[NoteEvent]] = {}
+        self._pedal: dict[int, list[tuple[float, float]]] = {}
 
     def audio_path(self, item: ManifestItem) -> Path:
         """``item``'s audio inside ``dataset_dir`` (items of ``extra_dirs``: :meth:`item_path`)."""
@@ -171,6 +173,12 @@ class PianoDataset(Dataset):
             midi = self.item_path(item_index, self.items[item_index].midi)
             self._notes[item_index] = read_midi_notes(midi, sustain_pedal=self.config.sustain_pedal)
         return self._notes[item_index]
+
+    def pedal(self, item_index: int) -> list[tuple[float, float]]:
+        """Sustain-pedal ``(down, up)`` seconds of item ``item_index`` (none if its MIDI has no CC64)."""
+        if item_index not in self._pedal:
+            self._pedal[item_index] = read_pedal_intervals(self.item_path(item_index, self.items[item_index].midi))
+        return self._pedal[item_index]
 
     @property
     def total_seconds(self) -> float:
@@ -204,13 +212,15 @@ class PianoDataset(Dataset):
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
         )
-        for roll in (rolls.frame, rolls.onset, rolls.velocity):
+        pedal = pedal_roll(self.pedal(item_index), length, self.config.hop_s, start_frame=start)
+        for roll in (rolls.frame, rolls.onset, rolls.velocity, pedal):
             roll[valid:] = 0.0
         return {
             "mel": torch.from_numpy(mel.T.copy()),
             "piano_roll": torch.from_numpy(rolls.frame),
             "onset_roll": torch.from_numpy(rolls.onset),
             "velocity_roll": torch.from_numpy(rolls.velocity),
+            "pedal_roll": torch.from_numpy(pedal),
             "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
             "n_frames": valid,
             "start_frame": start,
@@ -268,7 +278,9 @@ def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict
     column = torch.as_tensor(np.asarray(padding_value, dtype=np.float32)).reshape(-1, 1)
     longest = max(it["mel"].shape[1] for it in items)
     out: dict[str, Any] = {}
-    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll"):
+    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll", "pedal_roll"):
+        if key not in items[0]:
+            continue
         tensors = []
         for it in items:
             t = it[key]
@@ -276,8 +288,8 @@ def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict
             if pad:
                 if key == "mel":
                     t = torch.cat([t, column.expand(t.shape[0], pad)], dim=1)
-                else:
-                    t = torch.nn.functional.pad(t, (0, 0, 0, pad))
+                else:  # labels: [frames, keys] or [frames], padded at the end of time
+                    t = torch.nn.functional.pad(t, (0, 0) * (t.dim() - 1) + (0, pad))
             tensors.append(t)
         out[key] = torch.stack(tensors)
     out["n_frames"] = torch.tensor([it["n_frames"] for it in items])

@@ -188,6 +188,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16)
         self.bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.pos_weight))
         self.onset_bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.onset_pos_weight))
+        self.bce_plain = nn.BCEWithLogitsLoss()
         self.state = TrainState(world_size=self.world_size)
         resume = training_config.resume_from
         if resume == "auto":
@@ -261,7 +262,7 @@ class Trainer:
     def compute_loss(
         self, heads: dict[str, torch.Tensor], batch: dict[str, Any], velocity_norm: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Frame BCE + weighted onset BCE + weighted masked velocity MSE.
+        """Frame BCE + weighted onset BCE + weighted masked velocity MSE (+ weighted pedal BCE).
 
         The velocity MSE is a mean over onset-mask weight, not over items, so under DDP
         (which averages gradients over ranks) ``velocity_norm`` is the global mask sum divided
@@ -275,6 +276,8 @@ class Trainer:
             err = (torch.sigmoid(heads["velocity"].float()) - batch["velocity_roll"]) ** 2
             norm = mask.sum().clamp(min=1.0) if velocity_norm is None else velocity_norm
             parts["velocity"] = (err * mask).sum() / norm * self.config.velocity_loss_weight
+        if "pedal" in heads:
+            parts["pedal"] = self.bce_plain(heads["pedal"][..., 0].float(), batch["pedal_roll"]) * self.config.pedal_loss_weight
         total = sum(parts.values())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
