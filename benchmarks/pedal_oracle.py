@@ -13,7 +13,6 @@ Usage: python benchmarks/pedal_oracle.py [DIR] [--checkpoint CKPT] [--threads N]
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +27,7 @@ def main() -> None:
     import torch
 
     from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.decoding import decode_notes
     from sound2sheet.evaluate import collect_pairs, reference_notes, score_piece
     from sound2sheet.inference import load_model
     from sound2sheet.labels import pedal_roll
@@ -36,16 +36,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
-    cfg = model.inference_config
+    kwargs = model.inference_config.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
     rows = []
     for pair in collect_pairs(args.dir):
         features = processor.feature_tensor(processor.load_audio(pair.audio))
         probs = {k: v[0] for k, v in model.probabilities(features.unsqueeze(0)).items()}
         probs.pop("pedal", None)
         reference = reference_notes(pair.midi)
-        kwargs = cfg.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
-        from sound2sheet.decoding import decode_notes
-
         plain = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), **kwargs)
         pedal = pedal_roll(read_pedal_intervals(pair.midi), len(probs["frame"]), processor.hop_s)
         held = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=pedal, **kwargs)

@@ -78,11 +78,13 @@ def has_sustain_pedal(path: str | Path) -> bool:
     return any(cc.number == SUSTAIN_CC for inst in _load(path).instruments for cc in inst.control_changes)
 
 
-def read_midi_notes(path: str | Path, sustain_pedal: bool = True) -> list[NoteEvent]:
-    """All non-drum notes of a MIDI file, offsets pedal-extended when ``sustain_pedal``."""
+def read_midi_labels(path: str | Path, sustain_pedal: bool = True) -> tuple[list[NoteEvent], list[tuple[float, float]]]:
+    """One read of a MIDI file: its non-drum notes (offsets pedal-extended when
+    ``sustain_pedal``) and its sustain-pedal ``(down, up)`` intervals, all tracks merged."""
     pm = _load(path)
     end = pm.get_end_time()
     notes: list[NoteEvent] = []
+    spans: list[tuple[float, float]] = []
     for inst in pm.instruments:
         if inst.is_drum:
             continue
@@ -90,10 +92,23 @@ def read_midi_notes(path: str | Path, sustain_pedal: bool = True) -> list[NoteEv
             NoteEvent(n.pitch, float(n.start), float(max(n.end, n.start + 1e-3)), int(n.velocity))
             for n in inst.notes
         ]
+        inst_pedal = pedal_intervals(inst.control_changes, end)
         if sustain_pedal:
-            inst_notes = apply_sustain(inst_notes, pedal_intervals(inst.control_changes, end))
+            inst_notes = apply_sustain(inst_notes, inst_pedal)
         notes.extend(inst_notes)
-    return sort_notes(notes)
+        spans.extend(inst_pedal)
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return sort_notes(notes), merged
+
+
+def read_midi_notes(path: str | Path, sustain_pedal: bool = True) -> list[NoteEvent]:
+    """All non-drum notes of a MIDI file, offsets pedal-extended when ``sustain_pedal``."""
+    return read_midi_labels(path, sustain_pedal)[0]
 
 
 def notes_to_pretty_midi(
@@ -125,13 +140,4 @@ def write_midi(notes: Iterable[NoteEvent], path: str | Path, program: int = 0, d
 
 def read_pedal_intervals(path: str | Path) -> list[tuple[float, float]]:
     """Sustain-pedal ``(down, up)`` intervals of a MIDI file (all non-drum tracks merged)."""
-    pm = _load(path)
-    end = pm.get_end_time()
-    merged: list[tuple[float, float]] = []
-    spans = sorted(iv for inst in pm.instruments if not inst.is_drum for iv in pedal_intervals(inst.control_changes, end))
-    for a, b in spans:
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged
+    return read_midi_labels(path, sustain_pedal=False)[1]

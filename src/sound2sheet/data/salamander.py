@@ -114,12 +114,18 @@ def _convert(ogg: Path, wav: Path) -> None:
     sf.write(str(wav), np.clip(mono, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
 
 
-def sfz_to_sf2(sfz: Path, target: Path) -> Path:
-    """Convert an SFZ instrument (its samples beside it) to ``target`` with Polyphone, atomically."""
+def _polyphone() -> str:
+    """Polyphone's executable, or one clear error saying how to install it."""
     polyphone = shutil.which("polyphone")
     if polyphone is None:
         raise Sound2SheetError("building an SF2 from SFZ needs Polyphone's converter: "
                                "apt-get install --no-install-recommends polyphone")
+    return polyphone
+
+
+def sfz_to_sf2(sfz: Path, target: Path) -> Path:
+    """Convert an SFZ instrument (its samples beside it) to ``target`` with Polyphone, atomically."""
+    polyphone = _polyphone()
     # Polyphone writes a font even when samples are missing: refuse that here
     named = re.findall(r"sample=(\S+)", sfz.read_text()) if sfz.is_file() else []
     missing = [name for name in named if not (sfz.parent / name).is_file()]
@@ -142,9 +148,7 @@ def sfz_to_sf2(sfz: Path, target: Path) -> Path:
 
 def build_salamander_sf2(target: Path) -> Path:
     """Fetch the samples and write ``target`` (an SF2 with one piano preset, 0:0)."""
-    if shutil.which("polyphone") is None:  # fail before the download
-        raise Sound2SheetError("building the Salamander soundfont needs Polyphone's converter: "
-                               "apt-get install --no-install-recommends polyphone")
+    _polyphone()  # fail before the download
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         packs = tmp / "packs"

@@ -120,7 +120,8 @@ class ModelConfig(_DictConfig):
     velocity_head: bool = True
     # Sustain-pedal head: one logit per frame (CC64 >= 64 in the labels' MIDI), read from the
     # refiner's hidden features (its seconds of context) or, without a refiner, the trunk's.
-    # Zero-initialised; the decoder holds notes while it is down (InferenceConfig.use_pedal).
+    # Zero weights and a "pedal up" bias, so a warm start decodes as before; the decoder holds
+    # notes while it is down (InferenceConfig.use_pedal).
     pedal_head: bool = False
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.

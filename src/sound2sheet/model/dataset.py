@@ -26,7 +26,7 @@ from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, 
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write
 from sound2sheet.labels import notes_to_rolls, pedal_roll
-from sound2sheet.midi import read_midi_notes, read_pedal_intervals
+from sound2sheet.midi import read_midi_labels
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
 from sound2sheet.model.feature_augment import random_mel_eq
 from sound2sheet.notes import NoteEvent
@@ -127,8 +127,8 @@ class PianoDataset(Dataset):
         self.random_crops = random_crops
         self.seed = seed
         self.min_pitch, self.num_keys = min_pitch, num_keys
-        self.cache = MelCache(data_config)
-        self._caches = {root: MelCache(data_config, root) for root in dict.fromkeys(self.item_dirs)}
+        self._caches = {root: MelCache(data_config, root) for root in dict.fromkeys([self.dataset_dir, *self.item_dirs])}
+        self.cache = self._caches[self.dataset_dir]
         self.padding_value = self.cache.processor.feature_padding  # [n_features]
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
@@ -156,29 +156,26 @@ class PianoDataset(Dataset):
                 self.segments.extend((i, s) for s in starts)
             else:
                 self.segments.append((i, 0))
-        self._notes: dict[int, list[NoteEvent]] = {}
-        self._pedal: dict[int, list[tuple[float, float]]] = {}
-
-    def audio_path(self, item: ManifestItem) -> Path:
-        """``item``'s audio inside ``dataset_dir`` (items of ``extra_dirs``: :meth:`item_path`)."""
-        return resolve_inside(self.dataset_dir, item.audio)
+        self._labels: dict[int, tuple[list[NoteEvent], list[tuple[float, float]]]] = {}
 
     def item_path(self, item_index: int, relative: str) -> Path:
         """A path of item ``item_index``, inside the dataset directory it came from."""
         return resolve_inside(self.item_dirs[item_index], relative)
 
+    def _midi_labels(self, item_index: int) -> tuple[list[NoteEvent], list[tuple[float, float]]]:
+        """Notes and pedal of item ``item_index``, from one read of its MIDI."""
+        if item_index not in self._labels:
+            midi = self.item_path(item_index, self.items[item_index].midi)
+            self._labels[item_index] = read_midi_labels(midi, sustain_pedal=self.config.sustain_pedal)
+        return self._labels[item_index]
+
     def notes(self, item_index: int) -> list[NoteEvent]:
         """Ground-truth notes of item ``item_index`` (pedal-extended if configured)."""
-        if item_index not in self._notes:
-            midi = self.item_path(item_index, self.items[item_index].midi)
-            self._notes[item_index] = read_midi_notes(midi, sustain_pedal=self.config.sustain_pedal)
-        return self._notes[item_index]
+        return self._midi_labels(item_index)[0]
 
     def pedal(self, item_index: int) -> list[tuple[float, float]]:
         """Sustain-pedal ``(down, up)`` seconds of item ``item_index`` (none if its MIDI has no CC64)."""
-        if item_index not in self._pedal:
-            self._pedal[item_index] = read_pedal_intervals(self.item_path(item_index, self.items[item_index].midi))
-        return self._pedal[item_index]
+        return self._midi_labels(item_index)[1]
 
     @property
     def total_seconds(self) -> float:
