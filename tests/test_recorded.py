@@ -1,5 +1,5 @@
-"""The Salamander soundfont builder: key/velocity mapping, and SFZ -> SF2 -> FluidSynth for real
-(with two synthesized samples standing in for the npm download)."""
+"""The recorded-piano soundfont builder (Salamander, VSCO 2): key/velocity mapping, and
+SFZ -> SF2 -> FluidSynth for real (with two synthesized samples standing in for the npm download)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pretty_midi
 import pytest
 import soundfile as sf
 
-from sound2sheet.data.salamander import Region, regions, sample_key, sfz_text, sfz_to_sf2, velocity_range
+from sound2sheet.data.recorded import RECORDED_PIANOS, Region, regions, sample_key, sfz_text, sfz_to_sf2, velocity_range
 from sound2sheet.errors import Sound2SheetError
 
 SALAMANDER_ROOTS = [21 + 3 * i for i in range(30)]  # A0, C1, D#1, ..., C8
@@ -24,10 +24,23 @@ def test_sample_names_map_to_midi_keys():
     assert sample_key("F#7v3.ogg") == (102, 3)
     assert sample_key("C8v9.ogg") == (108, 9)
     assert sample_key("rel12.ogg") is None and sample_key("README.md") is None
+    # tonejs-instruments spells sharps with "s" and has one layer
+    assert sample_key("Ds1.mp3") == (27, 1)
+    assert sample_key("C8.mp3") == (108, 1) and sample_key("As7.mp3") == (106, 1)
+    assert sample_key("index.js") is None and sample_key("Cs.mp3") is None
+
+
+def test_every_npm_font_names_a_recorded_piano():
+    from sound2sheet.data.soundfonts import KNOWN_FONTS
+
+    npm = [f for f in KNOWN_FONTS if f.origin.startswith("npm:")]
+    assert {f.origin.partition(":")[2] for f in npm} == set(RECORDED_PIANOS)
+    assert all(f.train for f in npm)
 
 
 def test_velocity_layers_tile_1_to_127():
-    ranges = [velocity_range(v) for v in range(1, 17)]
+    assert velocity_range(1, 1) == (1, 127)
+    ranges = [velocity_range(v, 16) for v in range(1, 17)]
     assert ranges[0][0] == 1 and ranges[-1][1] == 127
     assert all(hi >= lo for lo, hi in ranges)
     assert all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:]))
@@ -44,6 +57,16 @@ def test_every_key_and_velocity_plays_exactly_one_sample_at_most_a_semitone_away
             assert abs(hits[0].root - key) <= 1
     text = sfz_text(regs[:1])
     assert text.startswith("<group> ampeg_release=") and "pitch_keycenter=21 lokey=21 hikey=22" in text
+
+
+def test_one_chromatic_layer_covers_the_keyboard_at_every_velocity():
+    # tonejs-instruments' piano: every key from C1 (24) to C8 (108), one layer
+    regs = regions({(root, 1): f"k{root}.wav" for root in range(24, 109)})
+    assert len(regs) == 85 and all((r.lovel, r.hivel) == (1, 127) for r in regs)
+    for key in range(21, 109):
+        hits = [r for r in regs if r.lokey <= key <= r.hikey]
+        assert len(hits) == 1
+        assert hits[0].root == max(key, 24)  # A0-B0 borrow C1, shifted down
 
 
 def _peak_hz(audio: np.ndarray, rate: int) -> float:
@@ -91,10 +114,11 @@ def test_a_broken_sfz_is_one_clear_error(tmp_path):
 
 
 def test_missing_polyphone_is_one_clear_error(tmp_path, monkeypatch):
-    from sound2sheet.data import salamander
+    from sound2sheet.data import recorded
 
-    monkeypatch.setattr(salamander.shutil, "which", lambda name: None)
-    with pytest.raises(Sound2SheetError, match="apt-get install --no-install-recommends polyphone"):
-        salamander.build_salamander_sf2(tmp_path / "Salamander.sf2")
+    monkeypatch.setattr(recorded.shutil, "which", lambda name: None)
+    for piano in RECORDED_PIANOS.values():
+        with pytest.raises(Sound2SheetError, match="apt-get install --no-install-recommends polyphone"):
+            recorded.build_recorded_sf2(piano, tmp_path / f"{piano.name}.sf2")
     with pytest.raises(Sound2SheetError, match="polyphone"):
         sfz_to_sf2(tmp_path / "x.sfz", tmp_path / "x.sf2")
