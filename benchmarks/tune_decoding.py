@@ -5,7 +5,7 @@ F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is pri
 flags that bake it into a shipped checkpoint. For a model with a sustain-pedal head, ``--pedal`` also
 sweeps its threshold (``off``: decode without the pedal).
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard] [--split val] [--max-seconds 120]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--pedal off 0.3 0.5]
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from sound2sheet.model import InferenceConfig, Sound2SheetModel
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("checkpoint", type=Path)
-    ap.add_argument("--dataset", type=Path, default=Path("data/standard"))
+    ap.add_argument("--dataset", type=Path, nargs="+", default=[Path("data/standard")],
+                    help="dataset directories whose --split pieces are pooled (e.g. the recorded-piano sets too)")
     ap.add_argument("--split", default="val")
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--frame", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
@@ -47,13 +48,14 @@ def main() -> None:
     if args.pedal is not None and not model.config.pedal_head:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     pieces = []
-    for item in read_manifest(args.dataset, args.split):
-        audio = processor.load_audio(resolve_inside(args.dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
-        probs = model.probabilities(processor.features(audio))
-        reference = [n for n in read_midi_notes(resolve_inside(args.dataset, item.midi), model.data_config.sustain_pedal)
-                     if n.onset < args.max_seconds]
-        pieces.append((probs, reference))
-    print(f"{len(pieces)} {args.split} pieces of {args.dataset}, first {args.max_seconds:.0f} s each")
+    for dataset in args.dataset:
+        for item in read_manifest(dataset, args.split):
+            audio = processor.load_audio(resolve_inside(dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
+            probs = model.probabilities(processor.features(audio))
+            reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
+                         if n.onset < args.max_seconds]
+            pieces.append((probs, reference))
+    print(f"{len(pieces)} {args.split} pieces of {', '.join(map(str, args.dataset))}, first {args.max_seconds:.0f} s each")
     print("| frame threshold | onset threshold | min re-onset (ms) | pedal | note-onset F1 | note-with-offset F1 |\n"
           "|---|---|---|---|---|---|")
     results = []
