@@ -47,14 +47,19 @@ dataset: $(STAMP)
 SALAMANDER_DATASET ?= data/salamander
 SALAMANDER_MUSIC21 := bach beethoven mozart haydn schumann chopin joplin schubert
 
-dataset-salamander: $(STAMP)
+# One recorded piano's set: $(1) directory, $(2) font spec, $(3) music21 composers.
+define recorded_dataset
 	$(BIN)/sound2sheet fetch-assets --out data/assets
-	$(BIN)/sound2sheet make-dataset --out $(SALAMANDER_DATASET) \
+	$(BIN)/sound2sheet make-dataset --out $(1) \
 		--midi data/assets/midi/miditok --midi-renders 3 \
-		--music21 $(SALAMANDER_MUSIC21) --music21-limit 15 \
+		--music21 $(3) --music21-limit 15 \
 		--generate 40 --generate-seconds 60 \
-		--soundfont Salamander:0:0 --soundfont-dir data/assets/soundfonts \
+		--soundfont $(2) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
+endef
+
+dataset-salamander: $(STAMP)
+	$(call recorded_dataset,$(SALAMANDER_DATASET),Salamander:0:0,$(SALAMANDER_MUSIC21))
 
 # A second recorded piano (VSCO 2 CE, one velocity layer; docs/dataset.md), with the music21
 # composers the Salamander set leaves out. Same seed, so splits agree with the standard set.
@@ -62,13 +67,7 @@ VSCO2_DATASET ?= data/vsco2
 VSCO2_MUSIC21 := handel corelli cpebach beach weber monteverdi josquin palestrina
 
 dataset-vsco2: $(STAMP)
-	$(BIN)/sound2sheet fetch-assets --out data/assets
-	$(BIN)/sound2sheet make-dataset --out $(VSCO2_DATASET) \
-		--midi data/assets/midi/miditok --midi-renders 3 \
-		--music21 $(VSCO2_MUSIC21) --music21-limit 15 \
-		--generate 40 --generate-seconds 60 \
-		--soundfont VSCO2_Piano:0:0 --soundfont-dir data/assets/soundfonts \
-		--renders-per-piece 1 --seed 0
+	$(call recorded_dataset,$(VSCO2_DATASET),VSCO2_Piano:0:0,$(VSCO2_MUSIC21))
 
 clean-venv:
 	rm -rf $(VENV)

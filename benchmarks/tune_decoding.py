@@ -44,7 +44,10 @@ def main() -> None:
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config or InferenceConfig()
-    pedals = [None] if args.pedal is None else [None if p == "off" else float(p) for p in args.pedal]
+    # each pedal option: (label, InferenceConfig overrides)
+    pedals = [("as saved", {})] if args.pedal is None else [
+        ("off", {"use_pedal": False}) if p == "off" else (p, {"use_pedal": True, "pedal_threshold": float(p)})
+        for p in args.pedal]
     if args.pedal is not None and not model.config.pedal_head:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     pieces = []
@@ -61,33 +64,21 @@ def main() -> None:
     results = []
     for frame_t, onset_t, reonset, pedal in itertools.product(args.frame, args.onset, args.reonset_ms, pedals):
         config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
-                                     min_reonset_ms=reonset)
-        if args.pedal is not None:
-            config = dataclasses.replace(config, use_pedal=pedal is not None,
-                                         pedal_threshold=base.pedal_threshold if pedal is None else pedal)
+                                     min_reonset_ms=reonset, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
         results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, pedal))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {_pedal_name(args.pedal, pedal)} | {onset_f1:.4f} | {offset_f1:.4f} |",
-              flush=True)
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {pedal[0]} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
     top = max(r[0] for r in results)
     onset_f1, offset_f1, frame_t, onset_t, reonset, pedal = max(
         (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
-    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, pedal {_pedal_name(args.pedal, pedal)}: "
+    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, pedal {pedal[0]}: "
           f"note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
              f"--inference min_reonset_ms={reonset:g}")
-    if args.pedal is not None:
-        flags += (" --inference use_pedal=false" if pedal is None
-                  else f" --inference use_pedal=true --inference pedal_threshold={pedal}")
+    flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")
-
-
-def _pedal_name(swept: list[str] | None, pedal: float | None) -> str:
-    if swept is None:
-        return "as saved"
-    return "off" if pedal is None else f"{pedal}"
 
 
 if __name__ == "__main__":
