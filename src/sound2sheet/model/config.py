@@ -143,6 +143,16 @@ class ModelConfig(_DictConfig):
     # AST's 25 ms fbank blurs, and a checkpoint without it warm-starts unchanged. 0 disables.
     pitch_bins: int = 0
     pitch_dim: int = 256
+    # Harmonic branch: the same pitch rows read the same way for every key. Each key gathers
+    # its first ``harmonics`` partials (rows at +12 log2(h) semitones) from a small 2-D conv
+    # over the pitch rows, then 1x1 layers shared by all 88 keys give per-key logit
+    # corrections (zero-initialised). One set of weights for the whole keyboard, so what the
+    # training pianos teach about a partial pattern holds on a piano they never played.
+    # ``harmonic_bins_per_semitone`` must match DataConfig.pitch_bins_per_semitone. 0 disables.
+    harmonics: int = 0
+    harmonic_channels: int = 8
+    harmonic_dim: int = 32
+    harmonic_bins_per_semitone: int = 2
 
     def __post_init__(self) -> None:
         if self.max_midi_note - self.min_midi_note + 1 != self.num_piano_keys:
@@ -176,6 +186,11 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
+        if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:
+            raise ConfigError("harmonics must be >= 0; harmonic_channels, harmonic_dim and "
+                              "harmonic_bins_per_semitone >= 1")
+        if self.harmonics and not self.pitch_bins:
+            raise ConfigError("harmonics needs the pitch rows: set pitch_bins (and DataConfig.pitch_bins_per_semitone)")
         if not self.pretrained or self.encoder_config:
             self.hidden_size = int(self.ast_kwargs()["hidden_size"])
 
@@ -412,6 +427,11 @@ def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None
         raise ConfigError(
             f"DataConfig.pitch_bins_per_semitone={data_config.pitch_bins_per_semitone} gives "
             f"{data_config.n_pitch_bins} pitch rows but the model expects pitch_bins={model_config.pitch_bins}"
+        )
+    if model_config.harmonics and data_config.pitch_bins_per_semitone != model_config.harmonic_bins_per_semitone:
+        raise ConfigError(
+            f"DataConfig.pitch_bins_per_semitone={data_config.pitch_bins_per_semitone} but the harmonic "
+            f"branch reads rows at harmonic_bins_per_semitone={model_config.harmonic_bins_per_semitone}"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,43 @@ class PitchBranch(nn.Module):
         return self.out(nn.functional.gelu(self.conv(pitch))).transpose(1, 2)
 
 
+class HarmonicBranch(nn.Module):
+    """``pitch rows [batch, bins, frames] -> logit corrections [batch, frames, keys, heads]``.
+
+    A 3x3 conv over (pitch rows, frames), then every key gathers the conv's channels at its
+    first ``harmonics`` partials (row of the fundamental + round(b * 12 log2 h), b rows a
+    semitone; rows past the top read zeros), and two 1x1 layers shared by all keys map that
+    stack to one correction per head. Every weight is shared across the keyboard: a partial
+    pattern learnt on one key counts on all, which per-key templates (:class:`PitchBranch`)
+    cannot do on a piano the training set never had. The output layer starts at zero.
+    """
+
+    def __init__(self, config: ModelConfig, num_heads: int) -> None:
+        super().__init__()
+        from sound2sheet.core.features import PITCH_LOWEST_MIDI
+
+        b, keys = config.harmonic_bins_per_semitone, config.num_piano_keys
+        first = round((config.min_midi_note - PITCH_LOWEST_MIDI) * b)
+        offsets = [round(b * 12 * math.log2(h)) for h in range(1, config.harmonics + 1)]
+        rows = torch.tensor([[first + k * b + o for k in range(keys)] for o in offsets])
+        self.register_buffer("rows", rows.clamp(max=config.pitch_bins).flatten(), persistent=False)
+        self.harmonics, self.keys, self.bins = config.harmonics, keys, config.pitch_bins
+        c = config.harmonic_channels
+        self.conv = nn.Conv2d(1, c, 3, padding=1)
+        self.mix = nn.Conv2d(c * config.harmonics, config.harmonic_dim, 1)
+        self.out = nn.Conv2d(config.harmonic_dim, num_heads, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, pitch: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.gelu(self.conv(pitch.unsqueeze(1)))  # [B, C, bins, T]
+        x = nn.functional.pad(x, (0, 0, 0, 1))  # row `bins`: zeros, for partials past the top
+        x = x.index_select(2, self.rows)  # [B, C, harmonics * keys, T]
+        bsz, c, _, t = x.shape
+        x = x.reshape(bsz, c * self.harmonics, self.keys, t)
+        return self.out(nn.functional.gelu(self.mix(x))).permute(0, 3, 2, 1)
+
+
 class Sound2SheetModel(nn.Module):
     """AST encoder + classifier head for frame-level piano transcription.
 
@@ -102,6 +140,7 @@ class Sound2SheetModel(nn.Module):
         self.classifier = PianoRollClassifier(in_dim, config, heads)
         self.pitch = (PitchBranch(config.pitch_bins, config.pitch_dim, self.classifier.extra_dim)
                       if config.pitch_bins else None)
+        self.harmonic = HarmonicBranch(config, len(heads)) if config.harmonics else None
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -122,7 +161,12 @@ class Sound2SheetModel(nn.Module):
         features = self.encoder(mel)
         if self.skip is not None:
             features = torch.cat([features, self.skip(mel)], dim=-1)
-        return self.classifier(features, self.pitch(pitch) if self.pitch is not None else None)
+        out = self.classifier(features, self.pitch(pitch) if self.pitch is not None else None)
+        if self.harmonic is not None:
+            corrections = self.harmonic(pitch)
+            for i, head in enumerate(self.heads):
+                out[head] = out[head] + corrections[..., i]
+        return out
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
         """``mel [batch, n_mels, frames] -> frame logits [batch, frames, num_keys]``, or the

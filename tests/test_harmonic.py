@@ -1,0 +1,100 @@
+"""The harmonic branch: one set of weights for every key, read at each key's partials."""
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.core import AudioProcessor
+from sound2sheet.core.features import pitch_bin_midis
+from sound2sheet.errors import ConfigError
+from sound2sheet.model import DataConfig, InferenceConfig, Sound2SheetModel
+from sound2sheet.model.checkpoint import load_model_weights
+from sound2sheet.model.config import check_compatible
+
+from .conftest import tiny_model_config
+from .test_refiner import _randomise, _Recorder
+
+SR = 16000
+PITCH_ROWS = len(pitch_bin_midis(SR, 2))
+
+
+def _harmonic_model(**overrides) -> Sound2SheetModel:
+    return Sound2SheetModel(tiny_model_config(pitch_bins=PITCH_ROWS, harmonics=8, **overrides)).eval()
+
+
+def test_warm_start_adds_the_harmonic_branch_without_changing_outputs():
+    torch.manual_seed(0)
+    trained = Sound2SheetModel(tiny_model_config(refine_layers=2, pitch_bins=PITCH_ROWS)).eval()
+    _randomise(trained.pitch)
+    grown = _harmonic_model(refine_layers=2)
+    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
+    assert new and all(k.startswith("harmonic.") for k in new)
+    x = torch.randn(2, 128 + PITCH_ROWS, 300)
+    with torch.no_grad():
+        before, after = trained.forward_heads(x), grown.forward_heads(x)
+    for head in before:
+        torch.testing.assert_close(after[head], before[head])
+    grown.train()
+    grown.forward_heads(x)["onset"].sum().backward()
+    assert grown.harmonic.out.weight.grad.abs().sum() > 0
+
+
+def test_a_semitone_up_in_the_input_is_one_key_up_in_the_output():
+    # The weights are shared across keys: moving the pitch rows up by one semitone (two rows)
+    # moves every correction up one key, wherever the key's partials and the 3x3 conv's
+    # border stay inside the rows (keys 1..59 here: the 8th partial is 72 rows up).
+    torch.manual_seed(0)
+    model = _harmonic_model()
+    _randomise(model.harmonic)
+    pitch = torch.randn(1, PITCH_ROWS, 50)
+    shifted = torch.roll(pitch, 2, dims=1)
+    with torch.no_grad():
+        a, b = model.harmonic(pitch), model.harmonic(shifted)
+    assert a.shape == (1, 50, 88, len(model.heads))
+    torch.testing.assert_close(b[:, :, 2:61], a[:, :, 1:60])
+    assert (a[:, :, 1:60] - a[:, :, 2:61]).abs().max() > 1e-3  # and not because it is flat
+
+
+def test_a_key_reads_its_partials_and_nothing_between_them():
+    model = _harmonic_model(harmonic_channels=1)
+    with torch.no_grad():
+        for p in model.harmonic.parameters():
+            p.zero_()
+        model.harmonic.conv.weight[0, 0, 1, 1] = 1.0  # the conv passes each row through
+        model.harmonic.mix.weight[:, 2, 0, 0] = 1.0  # the mix reads the 3rd partial only
+        model.harmonic.out.weight[:, 0, 0, 0] = 1.0
+    pitch = torch.zeros(1, PITCH_ROWS, 5)
+    key = 30  # MIDI 51; its 3rd partial is 19 semitones up (round(24 log2 3) = 38 rows)
+    pitch[0, 2 * key + 38] = 1.0
+    with torch.no_grad():
+        out = model.harmonic(pitch)[0, 2, :, 0]
+    assert int(out.argmax()) == key and float(out[key]) > 0
+    assert float(out.abs().sum() - out[key].abs()) < 1e-6
+
+
+def test_the_branch_needs_the_pitch_rows_on_its_grid():
+    with pytest.raises(ConfigError, match="needs the pitch rows"):
+        tiny_model_config(harmonics=8)
+    with pytest.raises(ConfigError, match="harmonics must be >= 0"):
+        tiny_model_config(pitch_bins=PITCH_ROWS, harmonics=-1)
+    model_config = tiny_model_config(pitch_bins=PITCH_ROWS, harmonics=8)
+    check_compatible(DataConfig(pitch_bins_per_semitone=2), model_config)
+    rows_at_three = len(pitch_bin_midis(SR, 3))
+    with pytest.raises(ConfigError, match="harmonic_bins_per_semitone=2"):
+        check_compatible(DataConfig(pitch_bins_per_semitone=3),
+                         tiny_model_config(pitch_bins=rows_at_three, harmonics=8))
+
+
+def test_chunked_probabilities_equal_whole_file_with_the_harmonic_branch():
+    torch.manual_seed(0)
+    model = _harmonic_model(refine_layers=3)
+    _randomise(model.pitch)
+    _randomise(model.harmonic, seed=2)
+    model.data_config = DataConfig(pitch_bins_per_semitone=2)
+    audio = np.random.default_rng(0).normal(0, 0.1, int(SR * 9.0)).astype(np.float32)
+    whole = model.probabilities(AudioProcessor.from_config(model.data_config).features(audio))["frame"][0]
+    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
+    rec.transcribe_array(audio, SR)
+    chunked = np.concatenate(rec.rows)
+    assert chunked.shape == whole.shape
+    np.testing.assert_allclose(chunked, whole, atol=2e-5)
