@@ -98,3 +98,17 @@ def test_chunked_probabilities_equal_whole_file_with_the_harmonic_branch():
     chunked = np.concatenate(rec.rows)
     assert chunked.shape == whole.shape
     np.testing.assert_allclose(chunked, whole, atol=2e-5)
+
+
+@pytest.mark.parametrize("frames", [3, 256, 257, 700])
+def test_the_branch_in_spans_equals_the_branch_in_one_piece(frames, monkeypatch):
+    torch.manual_seed(0)
+    model = _harmonic_model()
+    _randomise(model.harmonic)
+    pitch = torch.randn(2, PITCH_ROWS, frames)
+    with torch.no_grad():
+        spans = model.harmonic(pitch)
+        monkeypatch.setattr(type(model.harmonic), "CHUNK_FRAMES", 10**9)
+        whole = model.harmonic(pitch)
+    assert spans.shape == (2, frames, 88, len(model.heads))
+    torch.testing.assert_close(spans, whole)
