@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from sound2sheet.core import AudioProcessor
 from sound2sheet.core.features import pitch_bin_midis
 from sound2sheet.errors import ConfigError
-from sound2sheet.model import DataConfig, InferenceConfig, Sound2SheetModel
-from sound2sheet.model.checkpoint import load_model_weights
+from sound2sheet.model import DataConfig, Sound2SheetModel
 from sound2sheet.model.config import check_compatible
 
 from .conftest import tiny_model_config
-from .test_refiner import _randomise, _Recorder
+from .test_refiner import _randomise, assert_chunked_equals_whole, assert_exact_warm_start
 
 SR = 16000
 PITCH_ROWS = len(pitch_bin_midis(SR, 2))
@@ -27,15 +25,7 @@ def test_warm_start_adds_the_harmonic_branch_without_changing_outputs():
     trained = Sound2SheetModel(tiny_model_config(refine_layers=2, pitch_bins=PITCH_ROWS)).eval()
     _randomise(trained.pitch)
     grown = _harmonic_model(refine_layers=2)
-    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
-    assert new and all(k.startswith("harmonic.") for k in new)
-    x = torch.randn(2, 128 + PITCH_ROWS, 300)
-    with torch.no_grad():
-        before, after = trained.forward_heads(x), grown.forward_heads(x)
-    for head in before:
-        torch.testing.assert_close(after[head], before[head])
-    grown.train()
-    grown.forward_heads(x)["onset"].sum().backward()
+    assert_exact_warm_start(trained, grown, torch.randn(2, 128 + PITCH_ROWS, 300), "harmonic.", head="onset")
     assert grown.harmonic.out.weight.grad.abs().sum() > 0
 
 
@@ -92,12 +82,7 @@ def test_chunked_probabilities_equal_whole_file_with_the_harmonic_branch():
     _randomise(model.harmonic, seed=2)
     model.data_config = DataConfig(pitch_bins_per_semitone=2)
     audio = np.random.default_rng(0).normal(0, 0.1, int(SR * 9.0)).astype(np.float32)
-    whole = model.probabilities(AudioProcessor.from_config(model.data_config).features(audio))["frame"][0]
-    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
-    rec.transcribe_array(audio, SR)
-    chunked = np.concatenate(rec.rows)
-    assert chunked.shape == whole.shape
-    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    assert_chunked_equals_whole(model, audio, SR)
 
 
 @pytest.mark.parametrize("frames", [3, 256, 257, 700])

@@ -8,13 +8,12 @@ from sound2sheet.core import AudioProcessor
 from sound2sheet.core.features import KaldiFbank, PitchSpectrum, pitch_bin_midis
 from sound2sheet.errors import ConfigError
 from sound2sheet.model import DataConfig, InferenceConfig, ModelConfig, Sound2SheetModel, Trainer
-from sound2sheet.model.checkpoint import load_model_weights
 from sound2sheet.model.config import check_compatible
 from sound2sheet.model.dataset import PianoDataset, collate_batch, create_dataloaders
 from sound2sheet.model.feature_augment import random_mel_eq
 
 from .conftest import tiny_model_config, training_config
-from .test_refiner import _randomise, _Recorder
+from .test_refiner import _randomise, _Recorder, assert_chunked_equals_whole, assert_exact_warm_start
 
 SR = 16000
 PITCH_ROWS = len(pitch_bin_midis(SR, 2))
@@ -106,15 +105,8 @@ def test_warm_start_adds_the_pitch_branch_without_changing_outputs():
     torch.manual_seed(0)
     trained = Sound2SheetModel(tiny_model_config(refine_layers=2)).eval()
     grown = Sound2SheetModel(tiny_model_config(refine_layers=2, pitch_bins=PITCH_ROWS)).eval()
-    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
-    assert new and all(k.startswith("pitch.") for k in new)
     mel, pitch = torch.randn(2, 128, 300), torch.randn(2, PITCH_ROWS, 300)
-    with torch.no_grad():
-        before, after = trained.forward_heads(mel), grown.forward_heads(torch.cat([mel, pitch], dim=1))
-    for head in before:
-        torch.testing.assert_close(after[head], before[head])
-    grown.train()
-    grown.forward_heads(torch.cat([mel, pitch], dim=1))["onset"].sum().backward()
+    assert_exact_warm_start(trained, grown, torch.cat([mel, pitch], dim=1), "pitch.", trained_x=mel, head="onset")
     assert grown.pitch.out.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="AudioProcessor.features"):
         grown.forward_heads(mel)  # the mel alone is not what this model reads
@@ -140,12 +132,7 @@ def test_chunked_probabilities_equal_whole_file_with_the_pitch_branch(seconds):
     _randomise(model.classifier.refiner, seed=1)
     model.data_config = DataConfig(pitch_bins_per_semitone=2)
     audio = np.random.default_rng(0).normal(0, 0.1, int(SR * seconds)).astype(np.float32)
-    whole = model.probabilities(AudioProcessor.from_config(model.data_config).features(audio))["frame"][0]
-    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
-    rec.transcribe_array(audio, SR)
-    chunked = np.concatenate(rec.rows)
-    assert chunked.shape == whole.shape
-    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    assert_chunked_equals_whole(model, audio, SR)
 
 
 def test_dataset_serves_pitch_rows_and_pads_each_row_with_its_silence(small_dataset, tmp_path):

@@ -24,20 +24,38 @@ def _randomise(module: torch.nn.Module, seed: int = 0) -> None:
             p.copy_(torch.randn(p.shape, generator=g) * 0.2)
 
 
+def assert_exact_warm_start(trained, grown, x, new_prefix, trained_x=None, head="frame") -> None:
+    """``grown`` warm-started from ``trained``: only ``new_prefix`` parameters are new, every
+    head's output on ``x`` (``trained_x`` for ``trained`` if given) is unchanged, and ``grown``
+    is left in train mode after one backward pass of ``head``, for the caller's gradient check."""
+    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
+    assert new and all(k.startswith(new_prefix) for k in new)
+    with torch.no_grad():
+        before = trained.forward_heads(x if trained_x is None else trained_x)
+        after = grown.forward_heads(x)
+    for name in before:
+        torch.testing.assert_close(after[name], before[name])
+    grown.train()
+    grown.forward_heads(x)[head].sum().backward()
+
+
+def assert_chunked_equals_whole(model, audio, sample_rate=16000) -> None:
+    """Streaming transcription (200-frame chunks) sees the same frame probabilities as one
+    forward pass over the whole file's features."""
+    whole = model.probabilities(AudioProcessor.from_config(model.data_config).features(audio))["frame"][0]
+    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
+    rec.transcribe_array(audio, sample_rate)
+    chunked = np.concatenate(rec.rows)
+    assert chunked.shape == whole.shape
+    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+
+
 def test_warm_start_adds_a_refiner_without_changing_outputs():
     torch.manual_seed(0)
     trained = Sound2SheetModel(tiny_model_config()).eval()
     grown = Sound2SheetModel(tiny_model_config(refine_layers=3)).eval()
-    new = load_model_weights(grown, trained.state_dict(), allow_new=True)
-    assert new and all(k.startswith("classifier.refiner.") for k in new)
-    mel = torch.randn(2, 128, 300)
-    with torch.no_grad():
-        before, after = trained.forward_heads(mel), grown.forward_heads(mel)
-    for head in before:
-        torch.testing.assert_close(after[head], before[head])
+    assert_exact_warm_start(trained, grown, torch.randn(2, 128, 300), "classifier.refiner.")
     # and training can move it: the zero output layer gets a gradient at once
-    grown.train()
-    grown.forward_heads(mel)["frame"].sum().backward()
     assert grown.classifier.refiner.out.weight.grad.abs().sum() > 0
 
 
@@ -125,11 +143,5 @@ def test_chunked_probabilities_equal_whole_file(refine_layers, seconds):
         _randomise(model.classifier.refiner)
     model.data_config = DataConfig()
     audio = np.random.default_rng(0).normal(0, 0.1, int(16000 * seconds)).astype(np.float32)
-    proc = AudioProcessor.from_config(model.data_config)
-    whole = model.probabilities(proc.to_mel_spectrogram(audio))["frame"][0]
-    rec = _Recorder(model, InferenceConfig(), chunk_frames=200)
-    assert rec.context >= model.encoder.overlap + model.config.refine_radius_frames + 5
-    rec.transcribe_array(audio, 16000)
-    chunked = np.concatenate(rec.rows)
-    assert chunked.shape == whole.shape
-    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    assert _Recorder(model, InferenceConfig()).context >= model.encoder.overlap + model.config.refine_radius_frames + 5
+    assert_chunked_equals_whole(model, audio)
