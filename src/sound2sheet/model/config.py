@@ -153,6 +153,10 @@ class ModelConfig(_DictConfig):
     harmonic_channels: int = 8
     harmonic_dim: int = 32
     harmonic_bins_per_semitone: int = 2
+    # Rows *below* each key too, at -12 log2(h) semitones for h = 2..subharmonics+1: energy at
+    # f/2 or f/3 says the key's own row may be a partial of a lower note (octave errors). Read
+    # by a zero-initialised layer of their own, so a branch without them warm-starts unchanged.
+    subharmonics: int = 0
 
     def __post_init__(self) -> None:
         if self.max_midi_note - self.min_midi_note + 1 != self.num_piano_keys:
@@ -189,6 +193,8 @@ class ModelConfig(_DictConfig):
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:
             raise ConfigError("harmonics must be >= 0; harmonic_channels, harmonic_dim and "
                               "harmonic_bins_per_semitone >= 1")
+        if self.subharmonics < 0 or (self.subharmonics and not self.harmonics):
+            raise ConfigError("subharmonics must be >= 0 and needs the harmonic branch (harmonics >= 1)")
         if self.harmonics and not self.pitch_bins:
             raise ConfigError("harmonics needs the pitch rows: set pitch_bins (and DataConfig.pitch_bins_per_semitone)")
         if not self.pretrained or self.encoder_config:

@@ -83,10 +83,12 @@ class HarmonicBranch(nn.Module):
 
     A 3x3 conv over (pitch rows, frames), then every key gathers the conv's channels at its
     first ``harmonics`` partials (row of the fundamental + round(b * 12 log2 h), b rows a
-    semitone; rows past the top read zeros), and two 1x1 layers shared by all keys map that
-    stack to one correction per head. Every weight is shared across the keyboard: a partial
-    pattern learnt on one key counts on all, which per-key templates (:class:`PitchBranch`)
-    cannot do on a piano the training set never had. The output layer starts at zero.
+    semitone) and, with ``subharmonics``, at the rows of f/2, f/3, ... below it (rows past
+    either end read zeros); two 1x1 layers shared by all keys map that stack to one
+    correction per head. Every weight is shared across the keyboard: a partial pattern learnt
+    on one key counts on all, which per-key templates (:class:`PitchBranch`) cannot do on a
+    piano the training set never had. The output layer, and the sub-harmonic layer, start at
+    zero.
     """
 
     # Frames per span of the forward pass: the partial stack is ~30x its input, and in spans
@@ -100,13 +102,22 @@ class HarmonicBranch(nn.Module):
 
         b, keys = config.harmonic_bins_per_semitone, config.num_piano_keys
         first = round((config.min_midi_note - PITCH_LOWEST_MIDI) * b)
-        offsets = [round(b * 12 * math.log2(h)) for h in range(1, config.harmonics + 1)]
-        rows = torch.tensor([[first + k * b + o for k in range(keys)] for o in offsets])
-        self.register_buffer("rows", rows.clamp(max=config.pitch_bins).flatten(), persistent=False)
-        self.harmonics, self.keys = config.harmonics, keys
+
+        def rows_at(ratios: list[float]) -> torch.Tensor:  # [len(ratios) * keys], past either end -> `bins`
+            offsets = [round(b * 12 * math.log2(r)) for r in ratios]
+            at = torch.tensor([[first + k * b + o for k in range(keys)] for o in offsets], dtype=torch.long)
+            return at.masked_fill((at < 0) | (at >= config.pitch_bins), config.pitch_bins).flatten()
+
+        self.register_buffer("rows", rows_at(list(range(1, config.harmonics + 1))), persistent=False)
+        self.register_buffer("sub_rows", rows_at([1 / h for h in range(2, config.subharmonics + 2)]), persistent=False)
+        self.harmonics, self.subharmonics, self.keys = config.harmonics, config.subharmonics, keys
         c = config.harmonic_channels
         self.conv = nn.Conv2d(1, c, 3, padding=1)
         self.mix = nn.Conv2d(c * config.harmonics, config.harmonic_dim, 1)
+        self.sub_mix: nn.Conv2d | None = None
+        if config.subharmonics:
+            self.sub_mix = nn.Conv2d(c * config.subharmonics, config.harmonic_dim, 1, bias=False)
+            nn.init.zeros_(self.sub_mix.weight)
         self.out = nn.Conv2d(config.harmonic_dim, num_heads, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -121,11 +132,13 @@ class HarmonicBranch(nn.Module):
         """``pitch`` with one context frame either side -> corrections for the frames between."""
         x = nn.functional.conv2d(pitch.unsqueeze(1), self.conv.weight, self.conv.bias, padding=(1, 0))
         x = nn.functional.gelu(x)  # [B, C, bins, T]
-        x = nn.functional.pad(x, (0, 0, 0, 1))  # row `bins`: zeros, for partials past the top
-        x = x.index_select(2, self.rows)  # [B, C, harmonics * keys, T]
+        x = nn.functional.pad(x, (0, 0, 0, 1))  # row `bins`: zeros, for rows past either end
         bsz, c, _, t = x.shape
-        x = x.reshape(bsz, c * self.harmonics, self.keys, t)
-        return self.out(nn.functional.gelu(self.mix(x))).permute(0, 3, 2, 1)
+        hidden = self.mix(x.index_select(2, self.rows).reshape(bsz, c * self.harmonics, self.keys, t))
+        if self.sub_mix is not None:  # the rows of f/2, f/3, ... below each key
+            sub = x.index_select(2, self.sub_rows).reshape(bsz, c * self.subharmonics, self.keys, t)
+            hidden = hidden + self.sub_mix(sub)
+        return self.out(nn.functional.gelu(hidden)).permute(0, 3, 2, 1)
 
 
 class Sound2SheetModel(nn.Module):
