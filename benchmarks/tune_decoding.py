@@ -35,6 +35,9 @@ def main() -> None:
     ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
                     help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms)")
+    ap.add_argument("--reonset-threshold", type=float, nargs="+", default=[0.0],
+                    help="onset thresholds for splitting a still-sounding note to try "
+                         "(InferenceConfig.reonset_threshold; 0: the onset threshold)")
     ap.add_argument("--pedal", nargs="+", default=None,
                     help="pedal thresholds to try, or 'off' (InferenceConfig.pedal_threshold / use_pedal); "
                          "default: the checkpoint's own setting")
@@ -59,24 +62,28 @@ def main() -> None:
                          if n.onset < args.max_seconds]
             pieces.append((probs, reference))
     print(f"{len(pieces)} {args.split} pieces of {', '.join(map(str, args.dataset))}, first {args.max_seconds:.0f} s each")
-    print("| frame threshold | onset threshold | min re-onset (ms) | pedal | note-onset F1 | note-with-offset F1 |\n"
-          "|---|---|---|---|---|---|")
+    print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | pedal | note-onset F1 | note-with-offset F1 |\n"
+          "|---|---|---|---|---|---|---|")
     results = []
-    for frame_t, onset_t, reonset, pedal in itertools.product(args.frame, args.onset, args.reonset_ms, pedals):
+    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, pedals)
+    for frame_t, onset_t, reonset, reonset_t, pedal in grid:
+        if 0 < reonset_t <= onset_t and reonset_t != min(t for t in args.reonset_threshold if t > 0):
+            continue  # at or below the onset threshold it changes nothing: try it once
         config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
-                                     min_reonset_ms=reonset, **pedal[1])
+                                     min_reonset_ms=reonset, reonset_threshold=reonset_t, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, pedal))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {pedal[0]} | {onset_f1:.4f} | {offset_f1:.4f} |", flush=True)
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {pedal[0]} | {onset_f1:.4f} | {offset_f1:.4f} |",
+              flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset, pedal = max(
+    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal = max(
         (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
-    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, pedal {pedal[0]}: "
-          f"note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
+    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
+          f"pedal {pedal[0]}: note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
-             f"--inference min_reonset_ms={reonset:g}")
+             f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")
 

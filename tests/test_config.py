@@ -46,6 +46,8 @@ def test_bad_values_are_refused():
         DataConfig(feature_eq_db=-1.0)
     with pytest.raises(ConfigError, match="min_reonset_ms"):
         InferenceConfig(min_reonset_ms=-5.0)
+    with pytest.raises(ConfigError, match="reonset_threshold"):
+        InferenceConfig(reonset_threshold=1.0)
 
 
 def test_dict_round_trip_and_unknown_keys():

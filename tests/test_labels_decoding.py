@@ -5,6 +5,7 @@ from sound2sheet.decoding import decode_notes
 from sound2sheet.labels import notes_to_rolls
 from sound2sheet.midi import read_midi_notes, write_midi, notes_to_pretty_midi
 from sound2sheet.notes import NoteEvent
+from sound2sheet.model.config import InferenceConfig
 from sound2sheet.timing import num_frames_for_duration
 
 HOP = 0.01
@@ -146,9 +147,32 @@ def test_an_onset_echo_inside_the_reonset_interval_is_not_a_new_note():
     assert spans(0.15) == [(0.2, 0.35), (0.35, 0.8)]  # exactly the interval: kept
 
 
+def test_a_weak_peak_inside_a_sounding_note_does_not_split_it():
+    # reonset_threshold applies only while the key's note still sounds: the same weak peak
+    # after the note has ended starts a note as usual.
+    p, o = _roll(), _roll()
+    p[20:80, 39] = 0.9
+    o[[19, 20, 21], 39] = [0.5, 0.99, 0.4]
+    o[[39, 40, 41], 39] = [0.3, 0.75, 0.2]  # weak peak, the note still sounding
+    o[[59, 60, 61], 39] = [0.3, 0.95, 0.2]  # strong peak, the note still sounding
+    p[90:120, 39] = 0.9
+    o[[89, 90, 91], 39] = [0.3, 0.75, 0.2]  # weak peak, a fresh note
+    def spans(reonset_threshold):
+        notes = decode_notes(p, o, hop_s=HOP, median_filter_size=1, onset_threshold=0.7,
+                             reonset_threshold=reonset_threshold)
+        return [(n.onset, n.offset) for n in notes]
+    assert spans(None) == [(0.2, 0.4), (0.4, 0.6), (0.6, 0.8), (0.9, 1.2)]
+    assert spans(0.8) == [(0.2, 0.6), (0.6, 0.8), (0.9, 1.2)]
+    assert spans(0.96) == [(0.2, 0.8), (0.9, 1.2)]
+    config = InferenceConfig(onset_threshold=0.7, reonset_threshold=0.8).decoder_kwargs(HOP, 21)
+    assert config["reonset_threshold"] == 0.8
+    assert InferenceConfig(onset_threshold=0.7).decoder_kwargs(HOP, 21)["reonset_threshold"] is None
+
+
+@pytest.mark.parametrize("reonset_threshold", [None, 0.5])
 @pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
-def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s):
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -156,11 +180,12 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s)
     frames = np.repeat(frames[::10], 10, axis=0)[:700]
     onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
     vel = rng.random((700, 88)).astype(np.float32)
-    whole = decode_notes(frames, onsets if use_onsets else None, vel, hop_s=HOP, median_filter_size=5,
-                         min_reonset_s=min_reonset_s)
+    kwargs = dict(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s, onset_threshold=0.2,
+                  reonset_threshold=reonset_threshold)
+    whole = decode_notes(frames, onsets if use_onsets else None, vel, **kwargs)
     assert len(whole) > 50
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):
-        dec = StreamingDecoder(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s)
+        dec = StreamingDecoder(**kwargs)
         got, start = [], 0
         for size in sizes:
             sl = slice(start, start + size)

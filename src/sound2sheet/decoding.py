@@ -13,7 +13,10 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
   the previous accepted onset on its key is not a new note: a model that sees the audio
   through coarse encoder tokens (80 ms apart for the shipped one) tends to echo an onset one
   token later, and a piano key is rarely re-struck that fast (3 same-key intervals under
-  100 ms among the 5,500 notes of the dev set's two MAESTRO performances).
+  100 ms among the 5,500 notes of the dev set's two MAESTRO performances). A peak on a key
+  whose note is still sounding splits that note only if it reaches ``reonset_threshold``
+  (default: ``onset_threshold``): on a piano it never heard, a model's second, weaker peak
+  inside a held note is far more often an echo of the attack than a re-strike.
 
 Notes shorter than ``min_duration_s`` are dropped in both.
 
@@ -86,8 +89,10 @@ class StreamingDecoder:
         use_onsets: bool = True,
         min_reonset_s: float = 0.0,
         pedal_threshold: float = 0.5,
+        reonset_threshold: float | None = None,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
+        self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
         self.pedal_threshold = pedal_threshold
         self.min_reonset_frames = min_reonset_s / hop_s - 1e-6
         self._last_onset: dict[int, int] = {}  # key -> absolute frame of its latest accepted onset
@@ -182,7 +187,9 @@ class StreamingDecoder:
         if "pedal" in buf and buf["pedal"][row, 0] >= self.pedal_threshold:
             sounding = np.ones_like(sounding)  # the pedal holds every open note
         starts = [int(k) for k in np.flatnonzero(peaks[row])
-                  if t - self._last_onset.get(int(k), -(10**12)) >= self.min_reonset_frames]
+                  if t - self._last_onset.get(int(k), -(10**12)) >= self.min_reonset_frames
+                  and (not (int(k) in self._open and sounding[k])
+                       or buf["onset"][row, k] >= self.reonset_threshold)]
         for key in list(self._open):
             if key in starts or not sounding[key]:
                 out += self._close(key, self._open.pop(key), t)
@@ -218,6 +225,7 @@ def decode_notes(
     min_reonset_s: float = 0.0,
     pedal: np.ndarray | None = None,
     pedal_threshold: float = 0.5,
+    reonset_threshold: float | None = None,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -229,6 +237,8 @@ def decode_notes(
             ignored (onset-driven decoding only).
         pedal: ``[frames]`` sustain-pedal probabilities, or None; while >= ``pedal_threshold``
             open notes are held (onset-driven decoding only).
+        reonset_threshold: an onset peak on a key whose note still sounds must reach this to
+            start a new note (None: ``onset_threshold``).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -236,7 +246,7 @@ def decode_notes(
     decoder = StreamingDecoder(
         hop_s=hop_s, frame_threshold=frame_threshold, onset_threshold=onset_threshold,
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
-        min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold,
+        min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
     )
     notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
     return sort_notes(notes + decoder.finish())

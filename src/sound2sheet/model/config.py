@@ -385,6 +385,9 @@ class InferenceConfig(_DictConfig):
     # An onset peak this close to the previous one on its key is an echo, not a re-strike
     # (see sound2sheet.decoding); 0 keeps every peak.
     min_reonset_ms: float = 0.0
+    # An onset peak on a key whose note still sounds starts a new note only at or above this
+    # (a re-strike, not an echo of the attack; see sound2sheet.decoding); 0: onset_threshold.
+    reonset_threshold: float = 0.0
     # A model with a sustain-pedal head holds notes while it says the pedal is down (onset-
     # driven decoding; see sound2sheet.decoding). Ignored for models without one.
     use_pedal: bool = True
@@ -399,6 +402,7 @@ class InferenceConfig(_DictConfig):
             median_filter_size=self.median_filter_size if self.use_median_filter else 1,
             min_duration_s=self.min_note_duration_ms / 1000.0, min_pitch=min_pitch,
             min_reonset_s=self.min_reonset_ms / 1000.0, pedal_threshold=self.pedal_threshold,
+            reonset_threshold=self.reonset_threshold or None,
         )
 
     def __post_init__(self) -> None:
@@ -414,6 +418,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("min_reonset_ms must be >= 0")
         if not 0.0 < self.pedal_threshold < 1.0:
             raise ConfigError("pedal_threshold must be in (0, 1)")
+        if not 0.0 <= self.reonset_threshold < 1.0:
+            raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
 
 
 def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None:
