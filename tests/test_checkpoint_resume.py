@@ -130,6 +130,13 @@ def test_exported_model_is_slim_and_predicts_the_same(data_config, tmp_path):
     mel = torch.randn(1, 128, 300)
     a, b = full.probabilities(mel), half.probabilities(mel)
     assert max(float(abs(a[k] - b[k]).max()) for k in a) < 2e-2
+    # re-exporting the export with new decoding keeps its weights and its training run's provenance
+    again = tmp_path / "again.pt"
+    assert cli_main(["export-model", str(out), str(again), "--inference", "reonset_threshold=0.8"]) == 0
+    twice = torch.load(again, map_location="cpu", weights_only=True)
+    assert twice["provenance"] == slim["provenance"] and twice["inference_config"]["onset_threshold"] == 0.4
+    assert twice["inference_config"]["reonset_threshold"] == 0.8
+    assert all(torch.equal(twice["model_state_dict"][k], v) for k, v in slim["model_state_dict"].items())
 
 
 def test_resuming_with_fewer_epochs_anneals_over_the_new_length(data_config, tmp_path):

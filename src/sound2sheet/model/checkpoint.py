@@ -149,9 +149,13 @@ def export_for_inference(
     payload: dict[str, Any] = {"model_state_dict": weights, **{k: ckpt[k] for k in keep if ckpt.get(k) is not None}}
     if inference:
         payload["inference_config"] = InferenceConfig.from_dict({**(ckpt.get("inference_config") or {}), **inference}).to_dict()
-    state = ckpt.get("train_state") or {}
-    payload["provenance"] = {
-        "source": Path(source).name, "step": state.get("step"), "epoch": state.get("epoch"),
-        "best_value": state.get("best_value"), "best_epoch": state.get("best_epoch"),
-    }
+    state = ckpt.get("train_state")
+    if state is None and ckpt.get("provenance"):  # re-exporting an export (new decoding): same training run
+        payload["provenance"] = ckpt["provenance"]
+    else:
+        state = state or {}
+        payload["provenance"] = {
+            "source": Path(source).name, "step": state.get("step"), "epoch": state.get("epoch"),
+            "best_value": state.get("best_value"), "best_epoch": state.get("best_epoch"),
+        }
     return save_checkpoint(target, payload)
