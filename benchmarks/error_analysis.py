@@ -10,7 +10,9 @@ references (``REF_DIR/<name>.mid``) and prints, per piece:
 * same-key inter-onset intervals of estimate vs reference: echo onsets show up as short
   intervals the reference does not have;
 * recall and precision by register (below C5 the fbank cannot tell semitones apart);
-* mean velocity and pitch of missed vs found reference notes.
+* mean velocity and pitch of missed vs found reference notes;
+* offsets of the onset-matched notes, by reference duration: within mir_eval's offset
+  tolerance (20 % of the duration, at least 50 ms), too short or too long.
 
 Usage: python benchmarks/error_analysis.py PRED_DIR [--ref ../shared/bench/dev]
 """
@@ -27,6 +29,7 @@ from sound2sheet.midi import read_midi_notes
 
 TOLERANCES = (0.05, 0.1, 0.2)
 IOI_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, np.inf)
+DURATION_BINS = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, np.inf))
 # Registers split where AST's 25 ms fbank stops resolving semitones (C5, MIDI 72) and below.
 REGISTERS = ((21, 48), (48, 60), (60, 72), (72, 109))
 
@@ -89,6 +92,16 @@ def analyse(ref, est) -> list[str]:
         lines.append(f"  missed vs found: velocity {np.mean([n.velocity or 0 for n in missed]):.0f} vs "
                      f"{np.mean([n.velocity or 0 for n in hits]):.0f}, pitch {np.mean([n.pitch for n in missed]):.1f} vs "
                      f"{np.mean([n.pitch for n in hits]):.1f}")
+    parts = []
+    for lo, hi in DURATION_BINS:
+        pairs = [(ref[i], est[j]) for i, j in matched if lo <= ref[i].offset - ref[i].onset < hi]
+        if not pairs:
+            continue
+        err = np.array([(e.offset - e.onset) - (r.offset - r.onset) for r, e in pairs])
+        tol = np.array([max(0.05, 0.2 * (r.offset - r.onset)) for r, _ in pairs])
+        parts.append(f"{lo:g}-{hi:g} s: ok {np.mean(np.abs(err) <= tol):.2f} short {np.mean(err < -tol):.2f} "
+                     f"long {np.mean(err > tol):.2f} ({len(pairs)})")
+    lines.append("  offsets of matched notes by reference duration: " + ", ".join(parts))
     return lines
 
 
