@@ -47,7 +47,10 @@ def assert_chunked_equals_whole(model, audio, sample_rate=16000) -> None:
     rec.transcribe_array(audio, sample_rate)
     chunked = np.concatenate(rec.rows)
     assert chunked.shape == whole.shape
-    np.testing.assert_allclose(chunked, whole, atol=2e-5)
+    # The two paths multiply matrices of different shapes, so float32 sums run in another
+    # order: up to 8e-5 apart on an AMD EPYC, 2e-5 on the Intel box before. A context bug
+    # (a refiner or encoder window seeing too little) moves probabilities by orders more.
+    np.testing.assert_allclose(chunked, whole, atol=2e-4)
 
 
 def test_warm_start_adds_a_refiner_without_changing_outputs():
