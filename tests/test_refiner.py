@@ -48,7 +48,7 @@ def assert_chunked_equals_whole(model, audio, sample_rate=16000) -> None:
     chunked = np.concatenate(rec.rows)
     assert chunked.shape == whole.shape
     # The two paths multiply matrices of different shapes, so float32 sums run in another
-    # order: up to 8e-5 apart on an AMD EPYC, 2e-5 on the Intel box before. A context bug
+    # order: up to 8e-5 apart on an AMD EPYC, within 2e-5 on earlier sessions' CPU. A context bug
     # (a refiner or encoder window seeing too little) moves probabilities by orders more.
     np.testing.assert_allclose(chunked, whole, atol=2e-4)
 
