@@ -53,9 +53,14 @@ def load_model(checkpoint: str | Path | None = None, device: str = "cpu"):
 
 
 class Transcriber:
-    """Runs a trained model over recordings, chunk by chunk."""
+    """Runs a trained model over recordings, chunk by chunk.
 
-    def __init__(self, model, inference_config=None, chunk_frames: int = 6000, context_frames: int | None = None,
+    ``chunk_frames``: output frames per chunk. Each chunk also computes ``context_frames``
+    either side, rounded out to the encoder's window grid, so short chunks repeat work: 4-minute
+    chunks ran the dev set ~20 % faster than 1-minute ones for ~230 MB more peak memory
+    (docs/experiments.md #14)."""
+
+    def __init__(self, model, inference_config=None, chunk_frames: int = 24000, context_frames: int | None = None,
                  batch_windows: int | None = None) -> None:
         from sound2sheet.core.audio import AudioProcessor
         from sound2sheet.model import DataConfig, InferenceConfig
