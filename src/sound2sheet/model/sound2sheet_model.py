@@ -47,7 +47,6 @@ class ConvSkip(nn.Module):
     # Output frames per span (see :mod:`sound2sheet.model.spans`): its first block's
     # activations are 16 x n_mels floats a frame, so a whole call's frames do not fit in cache.
     CHUNK_FRAMES = 512
-    REACH_FRAMES = 3  # three 3x3 convs, one frame either side each
 
     def __init__(self, n_mels: int, channels: int, out_dim: int) -> None:
         super().__init__()
@@ -58,9 +57,10 @@ class ConvSkip(nn.Module):
             nn.Conv2d(c, 2 * c, 3, padding=1), nn.GELU(), HalveFrequency(),
         )
         self.proj = nn.Linear(2 * c * (n_mels // 8), out_dim)
+        self.reach = sum(m.kernel_size[1] // 2 for m in self.net if isinstance(m, nn.Conv2d))  # frames either side
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return map_time_spans(self._span, mel, span=self.CHUNK_FRAMES, reach=self.REACH_FRAMES, out_dim=1)
+        return map_time_spans(self._span, mel, span=self.CHUNK_FRAMES, reach=self.reach, out_dim=1)
 
     def _span(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.net(mel.unsqueeze(1))  # [B, 2c, n_mels/8, T]
@@ -142,7 +142,7 @@ class HarmonicBranch(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, pitch: torch.Tensor) -> torch.Tensor:
-        return map_time_spans(self._span, pitch, span=self.CHUNK_FRAMES, reach=1, out_dim=1)  # the 3x3 conv
+        return map_time_spans(self._span, pitch, span=self.CHUNK_FRAMES, reach=self.conv.kernel_size[1] // 2, out_dim=1)
 
     def _span(self, pitch: torch.Tensor) -> torch.Tensor:
         x = nn.functional.gelu(self.conv(pitch.unsqueeze(1)))  # [B, C, bins, T]
