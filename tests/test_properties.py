@@ -62,3 +62,38 @@ def test_labels_decode_back_to_the_notes(notes):
     back = decode_notes(rolls.frame, rolls.onset, rolls.velocity, hop_s=HOP, median_filter_size=1, min_duration_s=0.0)
     expected = sorted(notes, key=lambda n: (n.onset, n.pitch))
     assert [(n.pitch, n.onset, n.offset, n.velocity) for n in back] == [(n.pitch, n.onset, n.offset, n.velocity) for n in expected]
+
+
+def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonset_threshold, min_reonset):
+    """The onset-driven rules of sound2sheet.decoding, one frame at a time (median size 1,
+    no minimum duration): the spec the vectorised decoder must match. Returns (key, start, end)."""
+    active = frame >= threshold
+    prev = np.vstack([np.full((1, frame.shape[1]), -np.inf), onset[:-1]])
+    nxt = np.vstack([onset[1:], np.full((1, frame.shape[1]), -np.inf)])
+    peaks = (onset >= onset_threshold) & (onset >= prev) & (onset > nxt)
+    open_, last, out = {}, {}, []
+    for t in range(len(frame)):
+        sounding = active[t] | (onset[t] > onset_threshold) | (pedal[t] >= 0.5)
+        starts = [k for k in np.flatnonzero(peaks[t]) if t - last.get(k, -10**9) >= min_reonset - 1e-6
+                  and (not (k in open_ and sounding[k]) or onset[t, k] >= reonset_threshold)]
+        for k in list(open_):
+            if k in starts or not sounding[k]:
+                out.append((k, open_.pop(k), t))
+        for k in starts:
+            open_[k], last[k] = t, t
+    out += [(k, s, len(frame)) for k, s in open_.items()]
+    return sorted(out)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=probs, data=st.data(), reonset_threshold=st.sampled_from([0.5, 0.8]),
+       min_reonset=st.sampled_from([0, 3, 12]), pedalled=st.booleans())
+def test_onset_decoding_follows_the_frame_by_frame_rules(frame, data, reonset_threshold, min_reonset, pedalled):
+    onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32)))
+    pedal = data.draw(arrays(np.float32, frame.shape[:1], elements=st.floats(0, 1, width=32))) if pedalled \
+        else np.zeros(len(frame), np.float32)
+    notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=1, min_duration_s=0.0, pedal=pedal,
+                         min_reonset_s=min_reonset * HOP, reonset_threshold=reonset_threshold)
+    expected = _reference_decode(frame, onset, pedal, threshold=0.5, onset_threshold=0.5,
+                                 reonset_threshold=reonset_threshold, min_reonset=min_reonset)
+    assert sorted((n.pitch - 21, round(n.onset / HOP), round(n.offset / HOP)) for n in notes) == expected

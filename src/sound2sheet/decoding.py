@@ -151,57 +151,96 @@ class StreamingDecoder:
         frame = buf["frame"]
         # Median filter and peaks with the whole-array boundary rules at the true start and end.
         active = binarize(frame, self.frame_threshold, self.median)
-        peaks = None
         if "onset" in buf:
-            onset = buf["onset"]
             # Buffer row 0 is the true start or held-back history (never decided here), and the
             # last row only gets decided at the true end: -inf beyond both is exact.
-            peaks = onset_peaks(onset, self.onset_threshold)
-        notes: list[NoteEvent] = []
-        for row in range(lo, stop):
-            t = self._first + row
-            notes += self._step(row, t, active, peaks)
+            notes = self._onset_notes(active, onset_peaks(buf["onset"], self.onset_threshold), lo, stop)
+        else:
+            notes = self._frame_runs(active, lo, stop)
         self._done = self._first + stop
         keep_from = max(0, stop - self.history)
         self._buf = {k: v[keep_from:] for k, v in buf.items()}
         self._first += keep_from
         return notes
 
-    def _step(self, row: int, t: int, active: np.ndarray, peaks: np.ndarray | None) -> list[NoteEvent]:
-        """Advance every key by one frame."""
+    def _frame_runs(self, active: np.ndarray, lo: int, stop: int) -> list[NoteEvent]:
+        """Frame-only rows ``[lo, stop)``: every run of active frames on a key is a note.
+
+        A key is open exactly when its previous row was active, so runs are the roll's edges.
+        """
+        act = active[lo:stop]
+        before = np.zeros((1, act.shape[1]), dtype=bool)
+        before[0, list(self._open)] = True
+        edges = np.diff(np.vstack([before, act, np.zeros_like(before)]).astype(np.int8), axis=0)
         out: list[NoteEvent] = []
+        frame = self._buf["frame"]
+        for key in np.flatnonzero(np.any(edges != 0, axis=0)):
+            key = int(key)
+            ups, downs = np.flatnonzero(edges[:, key] == 1), np.flatnonzero(edges[:, key] == -1)
+            if key in self._open:
+                ups = np.concatenate([[-1], ups])  # the run carried in from the last block
+            for up, down in zip(ups, downs):
+                if up < 0:
+                    note, first = self._open.pop(key), 0
+                else:
+                    note, first = _Open(self._first + lo + int(up), 0.0, self._velocity(lo + int(up), key)), int(up)
+                # a sequential sum, as one frame at a time would give, so block borders never change it
+                note.conf_sum = float(np.cumsum(np.concatenate([[note.conf_sum], frame[lo + first:lo + down, key]]),
+                                                dtype=np.float64)[-1])
+                if down == len(act):
+                    self._open[key] = note  # still sounding at ``stop``
+                else:
+                    out += self._close(key, note, self._first + lo + int(down))
+        return out
+
+    def _onset_notes(self, active: np.ndarray, peaks: np.ndarray, lo: int, stop: int) -> list[NoteEvent]:
+        """Onset-driven rows ``[lo, stop)``, one key at a time, visiting only its peaks and the
+        rows where it falls silent (the rules are in the module docstring)."""
         buf = self._buf
-        if peaks is None:
-            on_keys = np.flatnonzero(active[row])
-            for key in list(self._open):
-                if not active[row, key]:
-                    out += self._close(key, self._open.pop(key), t)
-            for key in on_keys:
-                note = self._open.get(key)
-                if note is None:
-                    note = self._open[key] = _Open(t, 0.0, self._velocity(row, key))
-                note.conf_sum += float(buf["frame"][row, key])
-            return out
+        onset = buf["onset"]
         # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
-        sounding = active[row] | (buf["onset"][row] > self.onset_threshold)
-        if "pedal" in buf and buf["pedal"][row, 0] >= self.pedal_threshold:
-            sounding = np.ones_like(sounding)  # the pedal holds every open note
-        starts = [int(k) for k in np.flatnonzero(peaks[row])
-                  if t - self._last_onset.get(int(k), -(10**12)) >= self.min_reonset_frames
-                  and (not (int(k) in self._open and sounding[k])
-                       or buf["onset"][row, k] >= self.reonset_threshold)]
-        for key in list(self._open):
-            if key in starts or not sounding[key]:
-                out += self._close(key, self._open.pop(key), t)
-        for key in starts:
-            self._open[key] = _Open(t, float(buf["onset"][row, key]), self._velocity(row, key))
-            self._last_onset[key] = t
+        sounding = active[lo:stop] | (onset[lo:stop] > self.onset_threshold)
+        if "pedal" in buf:
+            sounding |= buf["pedal"][lo:stop] >= self.pedal_threshold  # the pedal holds every open note
+        peak_keys, peak_rows = np.nonzero(peaks[lo:stop].T)
+        quiet_keys, quiet_rows = np.nonzero(~sounding.T)
+        keys = np.arange(sounding.shape[1])
+        peak_at = np.searchsorted(peak_keys, keys), np.searchsorted(peak_keys, keys, side="right")
+        quiet_at = np.searchsorted(quiet_keys, keys), np.searchsorted(quiet_keys, keys, side="right")
+        out: list[NoteEvent] = []
+        for key in sorted(set(self._open) | set(peak_keys.tolist())):
+            quiet = quiet_rows[quiet_at[0][key]:quiet_at[1][key]]
+            note = self._open.pop(key, None)
+            last = self._last_onset.get(key, -(10**12))
+            check_from = 0  # first row on which an open note may end
+            for p in peak_rows[peak_at[0][key]:peak_at[1][key]].tolist():
+                if note is not None:
+                    i = np.searchsorted(quiet, check_from)
+                    if i < len(quiet) and quiet[i] <= p:  # fell silent before (or at) this peak
+                        out += self._close(key, note, self._first + lo + int(quiet[i]))
+                        note = None
+                t = self._first + lo + p
+                if t - last < self.min_reonset_frames:
+                    continue
+                strength = float(onset[lo + p, key])
+                if note is not None:
+                    if strength < self.reonset_threshold:
+                        continue  # a weak peak inside a sounding note: an echo, not a re-strike
+                    out += self._close(key, note, t)
+                note, last, check_from = _Open(t, strength, self._velocity(lo + p, key)), t, p + 1
+            if note is not None:
+                i = np.searchsorted(quiet, check_from)
+                if i < len(quiet):
+                    out += self._close(key, note, self._first + lo + int(quiet[i]))
+                else:
+                    self._open[key] = note
+            self._last_onset[key] = last
         return out
 
     def _velocity(self, row: int, key: int) -> int | None:
         if "velocity" not in self._buf:
             return None
-        return int(np.clip(np.round(float(self._buf["velocity"][row, key]) * 127.0), 1, 127))
+        return min(127, max(1, round(float(self._buf["velocity"][row, key]) * 127.0)))
 
     def _close(self, key: int, note: _Open, end: int) -> list[NoteEvent]:
         if end - note.start < self.min_frames or end <= note.start:
