@@ -322,6 +322,10 @@ class DataConfig(_DictConfig):
     # (sound2sheet.model.feature_augment). 0 turns each off.
     feature_eq_db: float = 0.0
     feature_gain_db: float = 0.0
+    # ... and, with this probability, a random room: a reverberant tail with RT60 up to
+    # feature_rt60_max_s (sound2sheet.model.feature_augment.random_room).
+    feature_room_prob: float = 0.0
+    feature_rt60_max_s: float = 1.2
     # Pitch spectrum after the mel rows (sound2sheet.core.features.PitchSpectrum): rows per
     # semitone from A0 (0: mel only) and its FFT window in samples (2048 = 128 ms at 16 kHz).
     pitch_bins_per_semitone: int = 0
@@ -336,6 +340,8 @@ class DataConfig(_DictConfig):
             raise ConfigError("pitch_bins_per_semitone must be >= 0 and pitch_n_fft >= win_length")
         if self.feature_eq_db < 0 or self.feature_gain_db < 0:
             raise ConfigError("feature_eq_db and feature_gain_db must be >= 0")
+        if not 0.0 <= self.feature_room_prob <= 1.0 or self.feature_rt60_max_s < 0.1:
+            raise ConfigError("feature_room_prob must be in [0, 1] and feature_rt60_max_s >= 0.1")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:
             raise ConfigError("sample_rate, hop_length and win_length must be positive")
         if self.n_fft < self.win_length:

@@ -28,7 +28,7 @@ from sound2sheet.fileio import atomic_write
 from sound2sheet.labels import notes_to_rolls, pedal_roll
 from sound2sheet.midi import read_midi_labels
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
-from sound2sheet.model.feature_augment import random_mel_eq
+from sound2sheet.model.feature_augment import random_mel_eq, random_room
 from sound2sheet.notes import NoteEvent
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class PianoDataset(Dataset):
     With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
     if shorter than a quarter, is dropped); with ``random_crops`` and a key ``(index, epoch)``
     the segment start is jittered by up to half a crop and the features get the configured
-    random EQ/gain (``DataConfig.feature_eq_db``, ``feature_gain_db``), reproducibly. Without
+    random EQ/gain and room (``DataConfig.feature_eq_db``, ``feature_gain_db``,
+    ``feature_room_prob``), reproducibly. Without
     ``crop_frames`` an item is a whole file (its first ``max_frames`` frames, if given).
     ``extra_dirs`` adds the same split of more dataset directories (each item's paths
     resolve inside its own directory, and each directory keeps its own feature cache).
@@ -205,6 +206,12 @@ class PianoDataset(Dataset):
             processor = self.cache.processor
             mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
                                         processor.feature_units_per_db, processor.feature_positions)
+        if self.random_crops and epoch is not None and cfg.feature_room_prob > 0:
+            room_rng = np.random.default_rng([self.seed, epoch, index, 2])
+            if room_rng.random() < cfg.feature_room_prob:
+                processor = self.cache.processor
+                mel[:valid] = random_room(mel[:valid], room_rng, cfg.feature_rt60_max_s, cfg.hop_s,
+                                          processor.feature_units_per_db, processor.feature_positions)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,

@@ -1,9 +1,13 @@
-"""Training-time augmentation on cached log-mel features: a fresh random EQ and gain per crop.
+"""Training-time augmentation on cached log-mel features: a fresh random EQ, gain and room
+per crop.
 
 The dataset's renders already carry one fixed room/EQ/noise treatment each; drawing another
-smooth spectral curve for every crop multiplies the timbres the model sees at no rendering
-cost, which is what generalising to unseen pianos and rooms needs. Gain and EQ are additive in
-the log domain, so they are exact here (up to the fbank's floor), not an approximation.
+smooth spectral curve and another room for every crop multiplies the timbres and rooms the
+model sees at no rendering cost, which is what generalising to unseen pianos and rooms needs.
+Gain and EQ are additive in the log domain, so they are exact here (up to the fbank's floor).
+The room is an approximation: a late reverberant tail added in the power domain, band by
+band (incoherent sum, no early reflections or comb colouring), which is what a room does to a
+25 ms power spectrum once the direct sound has passed.
 """
 
 from __future__ import annotations
@@ -30,3 +34,35 @@ def random_mel_eq(mel: np.ndarray, rng: np.random.Generator, eq_db: float, gain_
     if gain_db > 0:
         curve_db = curve_db + rng.uniform(-gain_db, gain_db)
     return mel + (curve_db * units_per_db).astype(mel.dtype)[None, :]
+
+
+ROOM_DRR_DB = (0.0, 12.0)  # direct-to-reverberant ratio: distant ... close microphone
+ROOM_HIGH_DECAY = 0.5  # the top of the spectrum rings this fraction shorter than the bottom
+
+
+def random_room(mel: np.ndarray, rng: np.random.Generator, rt60_max_s: float, hop_s: float,
+                units_per_db: float | np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+    """``mel [frames, n_features]`` (normalised log-power features) heard in a random room.
+
+    Each row's power ``P`` gets an exponentially decaying tail ``r`` (60 dB over its RT60,
+    drawn from ``[0.1, rt60_max_s]`` s and ``ROOM_HIGH_DECAY`` shorter at the top of the
+    ``positions`` axis) at a direct-to-reverberant ratio from ``ROOM_DRR_DB``: ``P + r / DRR``.
+    A steady tone gains ``10 log10(1 + 1/DRR)`` dB; a note's release rings on. The tail starts
+    as if the first frame had always been there. Returns a new array.
+    """
+    n_frames, n_rows = mel.shape
+    if n_frames == 0:
+        return mel.copy()
+    positions = np.linspace(0.0, 1.0, n_rows) if positions is None else np.asarray(positions)
+    rt60 = rng.uniform(0.1, max(0.1, rt60_max_s)) * (1.0 - ROOM_HIGH_DECAY * positions)
+    wet = 10.0 ** (-rng.uniform(*ROOM_DRR_DB) / 10.0)
+    nats = (np.log(10.0) / 10.0) / np.asarray(units_per_db, dtype=np.float64)  # log-power per feature unit
+    x = mel.astype(np.float64)
+    power = np.maximum(np.exp((x - x.max(axis=0)) * nats), 1e-30)  # scaled per row: only ratios matter
+    keep = 10.0 ** (-6.0 * hop_s / rt60)  # a tail's power left after one frame
+    tail = np.empty_like(power)
+    state = power[0].copy()
+    for t in range(n_frames):
+        state = keep * state + (1.0 - keep) * power[t]
+        tail[t] = state
+    return (x + np.log1p(wet * tail / power) / nats).astype(mel.dtype)
