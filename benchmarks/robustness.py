@@ -78,10 +78,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     pairs = [p for p in collect_pairs(args.dir) if p.audio is not None]
-    sample_rate = 16000
+    sample_rate = 16000  # the treatments' rate; transcribe_array resamples to the model's
+    loader = AudioProcessor(sample_rate=sample_rate)
     clips = []
     for pair in pairs:
-        audio = AudioProcessor(sample_rate=sample_rate).load_audio(pair.audio)[: int(args.max_seconds * sample_rate)]
+        audio = loader.load_audio(pair.audio)[: int(args.max_seconds * sample_rate)]
         clips.append((pair.name, audio, crop_reference(reference_notes(pair.midi), len(audio) / sample_rate)))
     treated = {(name, c): treat(audio, sample_rate, c, args.seed) for name, audio, _ in clips for c in args.conditions}
 

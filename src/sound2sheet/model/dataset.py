@@ -200,18 +200,19 @@ class PianoDataset(Dataset):
         mel[:] = self.padding_value
         mel[:valid] = mel_all[start:start + valid]
         cfg = self.config
-        if self.random_crops and epoch is not None and (cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0):
-            # its own stream, so crop positions do not depend on whether this is on
-            eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
+        if self.random_crops and epoch is not None:
+            # each draws from its own stream, so crop positions (and the other) do not depend on
+            # whether it is on
             processor = self.cache.processor
-            mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
-                                        processor.feature_units_per_db, processor.feature_positions)
-        if self.random_crops and epoch is not None and cfg.feature_room_prob > 0:
-            room_rng = np.random.default_rng([self.seed, epoch, index, 2])
-            if room_rng.random() < cfg.feature_room_prob:
-                processor = self.cache.processor
-                mel[:valid] = random_room(mel[:valid], room_rng, cfg.feature_rt60_max_s, cfg.hop_s,
-                                          processor.feature_units_per_db, processor.feature_positions)
+            if cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0:
+                eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
+                mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
+                                            processor.feature_units_per_db, processor.feature_positions)
+            if cfg.feature_room_prob > 0:
+                room_rng = np.random.default_rng([self.seed, epoch, index, 2])
+                if room_rng.random() < cfg.feature_room_prob:
+                    mel[:valid] = random_room(mel[:valid], room_rng, cfg.feature_rt60_max_s, cfg.hop_s,
+                                              processor.feature_units_per_db, processor.feature_positions)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
