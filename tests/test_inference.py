@@ -89,3 +89,59 @@ def test_memory_stays_bounded_as_files_grow(trained, tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         peaks[minutes] = int(out.stdout.split()[-1]) / 1024  # MiB
     assert peaks[12] < peaks[3] * 1.15 + 30, peaks  # 4x the audio, about the same memory
+
+
+def test_peak_gain_brings_a_recording_to_the_target_level():
+    from sound2sheet.core.audio import peak_gain
+
+    assert peak_gain(0.09, 0.9) == pytest.approx(10.0)
+    assert peak_gain(1.8, 0.9) == pytest.approx(0.5)  # too hot comes down too
+    assert peak_gain(1e-4, 0.9) == pytest.approx(100.0)  # +40 dB at most: hiss is not boosted to full scale
+    assert peak_gain(0.0, 0.9) == 1.0 and peak_gain(0.3, 0.0) == 1.0  # silence; normalisation off
+
+
+def _features_seen(transcriber, run):
+    """The feature chunks the model receives while ``run`` transcribes."""
+    seen, original = [], transcriber.processor.feature_tensor
+
+    def capture(audio):
+        out = original(audio)
+        seen.append(out.clone())
+        return out
+
+    transcriber.processor.feature_tensor = capture
+    run()
+    return seen
+
+
+def test_a_quiet_recording_reaches_the_model_at_the_level_of_a_loud_one(trained, tmp_path):
+    """InferenceConfig.normalize_peak: the same performance recorded 40 dB lower gives the
+    model the same features, from a file (two passes) and from an array."""
+    model, data, _ = trained
+    audio, sr = sf.read(str(data / "audio" / "short.flac"), dtype="float32")
+    quiet = tmp_path / "quiet.wav"
+    sf.write(str(quiet), audio * 0.01, sr, subtype="FLOAT")
+
+    def features(path, normalize_peak):
+        t = Transcriber(model, InferenceConfig(normalize_peak=normalize_peak))
+        return _features_seen(t, lambda: t.transcribe_file(path))
+
+    loud, soft = features(data / "audio" / "short.flac", 0.9), features(quiet, 0.9)
+    assert len(loud) == len(soft)
+    for a, b in zip(loud, soft):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-3)
+    raw_loud, raw_soft = features(data / "audio" / "short.flac", 0.0), features(quiet, 0.0)
+    assert not np.allclose(raw_loud[0].numpy(), raw_soft[0].numpy(), atol=0.1)  # off: the level reaches the model
+    t = Transcriber(model, InferenceConfig())
+    from_file = t.transcribe_file(quiet).notes
+    assert t.transcribe_array(audio * 0.01, sr).notes == from_file  # the array path normalises the same way
+    loud_notes = t.transcribe_file(data / "audio" / "short.flac").notes
+    assert [(n.pitch, n.onset, n.offset, n.velocity) for n in from_file] == \
+        [(n.pitch, n.onset, n.offset, n.velocity) for n in loud_notes]  # float rounding aside
+
+
+def test_normalize_peak_is_checked():
+    from sound2sheet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="normalize_peak"):
+        InferenceConfig(normalize_peak=1.5)

@@ -96,8 +96,9 @@ class Transcriber:
         return StreamingDecoder(**cfg.decoder_kwargs(self.processor.hop_s, self.model.config.min_midi_note),
                                 use_onsets=cfg.use_onsets and "onset" in self.model.heads)
 
-    def transcribe_blocks(self, blocks: Iterable[np.ndarray]) -> tuple[list[NoteEvent], int]:
-        """Notes from a stream of mono blocks at the model's sample rate; also the sample count."""
+    def transcribe_blocks(self, blocks: Iterable[np.ndarray], gain: float = 1.0) -> tuple[list[NoteEvent], int]:
+        """Notes from a stream of mono blocks at the model's sample rate, each scaled by
+        ``gain``; also the sample count."""
         import torch
 
         hop, win = self.processor.hop_length, self.processor.win_length
@@ -115,7 +116,8 @@ class Transcriber:
                 if block is None:
                     ended = True
                 else:
-                    buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
+                    block = np.asarray(block, dtype=np.float32)
+                    buf = np.concatenate([buf, block * np.float32(gain) if gain != 1.0 else block])
                     total += len(block)
             available = 0 if total < win else 1 + (total - win) // hop
             while next_frame < available:
@@ -169,9 +171,11 @@ class Transcriber:
         return max(0, available - self.window) // self.step * self.step
 
     def transcribe_file(self, path: str | Path) -> Transcription:
-        from sound2sheet.core.audio import iter_audio_blocks
+        from sound2sheet.core.audio import file_peak, iter_audio_blocks, peak_gain
 
-        notes, samples = self.transcribe_blocks(iter_audio_blocks(path, self.processor.sample_rate))
+        # A first pass for the peak (InferenceConfig.normalize_peak) keeps memory bounded.
+        gain = peak_gain(file_peak(path), self.config.normalize_peak) if self.config.normalize_peak else 1.0
+        notes, samples = self.transcribe_blocks(iter_audio_blocks(path, self.processor.sample_rate), gain)
         return Transcription(notes, samples / self.processor.sample_rate, str(path), self.describe())
 
     def transcribe_array(self, audio: np.ndarray, sample_rate: int) -> Transcription:
@@ -179,7 +183,7 @@ class Transcriber:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim not in (1, 2) or audio.size == 0:  # [samples] or [samples, channels]
             raise AudioError(f"expected non-empty mono or [samples, channels] audio, got shape {audio.shape}")
-        from sound2sheet.core.audio import mix_to_mono
+        from sound2sheet.core.audio import mix_to_mono, peak_gain
 
         size = audio.size
         audio, bad = mix_to_mono(audio)
@@ -187,12 +191,13 @@ class Transcriber:
             raise AudioError("every sample of the audio array is NaN or infinite")
         if bad:
             log.warning("audio array: replaced %d non-finite samples with silence", bad)
+        gain = peak_gain(float(np.max(np.abs(audio))), self.config.normalize_peak)  # before resampling, as for files
         if sample_rate != self.processor.sample_rate:
             import soxr
 
             audio = soxr.resample(audio, sample_rate, self.processor.sample_rate, quality="HQ").astype(np.float32)
         step = self.processor.sample_rate * 30
-        notes, samples = self.transcribe_blocks(audio[i:i + step] for i in range(0, len(audio), step))
+        notes, samples = self.transcribe_blocks((audio[i:i + step] for i in range(0, len(audio), step)), gain)
         return Transcription(notes, samples / self.processor.sample_rate, None, self.describe())
 
 

@@ -75,11 +75,14 @@ def mix_to_mono(data: np.ndarray) -> tuple[np.ndarray, int]:
     return (data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]), bad
 
 
-def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float = _BLOCK_SECONDS) -> Iterator[np.ndarray]:
-    """Stream a file as mono float32 blocks at ``sample_rate``; memory stays bounded by the block.
+def iter_audio_blocks(path: str | Path, sample_rate: int | None, block_seconds: float = _BLOCK_SECONDS,
+                      warn: bool = True) -> Iterator[np.ndarray]:
+    """Stream a file as mono float32 blocks at ``sample_rate`` (None: the file's own rate);
+    memory stays bounded by the block.
 
-    Channels are averaged; non-finite samples are replaced by 0 (logged once). A file with no
-    finite sample at all is an AudioError: it holds no audio, and "no notes" would hide that.
+    Channels are averaged; non-finite samples are replaced by 0 (logged once unless ``warn``
+    is off, as for a second pass). A file with no finite sample at all is an AudioError: it
+    holds no audio, and "no notes" would hide that.
     """
     import soxr
 
@@ -88,7 +91,7 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
         if f.frames == 0:
             raise AudioError(f"audio file has no samples: {path}")
         resampler = None
-        if f.samplerate != sample_rate:
+        if sample_rate is not None and f.samplerate != sample_rate:
             resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32", quality="HQ")
         block = max(1, int(block_seconds * f.samplerate))
         bad = 0
@@ -112,12 +115,26 @@ def iter_audio_blocks(path: str | Path, sample_rate: int, block_seconds: float =
             raise AudioError(f"audio file has no samples: {path}")
         if bad >= read * f.channels:
             raise AudioError(f"every sample of {path} is NaN or infinite")
-        if bad:
+        if bad and warn:
             log.warning("%s: replaced %d non-finite samples with silence", path, bad)
-        declared = declared_wav_frames(path) if f.format == "WAV" else None
+        declared = declared_wav_frames(path) if f.format == "WAV" and warn else None
         if declared is not None and declared > read:
             log.warning("%s is truncated: its header announces %.2f s, the file holds %.2f s (transcribed what is there)",
                         path, declared / f.samplerate, read / f.samplerate)
+
+
+def file_peak(path: str | Path) -> float:
+    """The largest absolute mono sample of a file, read block by block (a first pass before
+    level normalisation; bounded memory, no resampling)."""
+    return max((float(np.max(np.abs(b))) for b in iter_audio_blocks(path, None, warn=False)), default=0.0)
+
+
+def peak_gain(peak: float, target: float, max_gain_db: float = 40.0) -> float:
+    """The factor that moves ``peak`` to ``target``, at most ``max_gain_db`` up; 1 for
+    silence or ``target`` 0 (normalisation off)."""
+    if target <= 0 or peak < 1e-7:
+        return 1.0
+    return float(min(target / peak, 10.0 ** (max_gain_db / 20.0)))
 
 
 class AudioProcessor:

