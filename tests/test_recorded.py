@@ -1,9 +1,12 @@
-"""The recorded-piano soundfont builder (Salamander, VSCO 2): key/velocity mapping, and
-SFZ -> SF2 -> FluidSynth for real (with two synthesized samples standing in for the npm download)."""
+"""The recorded-piano soundfont builder (Salamander, VSCO 2, Iowa Steinway B): key/velocity mapping,
+finding samples in npm tarballs and PyPI wheels, and SFZ -> SF2 -> FluidSynth for real (with two
+synthesized samples standing in for the download)."""
 
 from __future__ import annotations
 
 import shutil
+import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +31,51 @@ def test_sample_names_map_to_midi_keys():
     assert sample_key("Ds1.mp3") == (27, 1)
     assert sample_key("C8.mp3") == (108, 1) and sample_key("As7.mp3") == (106, 1)
     assert sample_key("index.js") is None and sample_key("Cs.mp3") is None
+    # University of Iowa: "Piano.<dynamic>.<note><b for flat><octave>.flac", pp/mf/ff are layers 1/2/3
+    assert sample_key("Piano.ff.A0.flac") == (21, 3) and sample_key("Piano.ff.C8.flac") == (108, 3)
+    assert sample_key("Piano.ff.Bb0.flac") == (22, 3) and sample_key("Piano.pp.Db4.flac") == (61, 1)
+    assert sample_key("Piano.mf.Gb7.flac") == (102, 2) and sample_key("Piano.ff.Ab1.flac") == (32, 3)
+    assert sample_key("Piano.xx.A0.flac") is None and sample_key("Piano.ff.H1.flac") is None
 
 
-def test_every_npm_font_names_a_recorded_piano():
+def test_every_recorded_font_names_a_recorded_piano_from_its_registry():
     from sound2sheet.data.soundfonts import KNOWN_FONTS
 
-    npm = [f for f in KNOWN_FONTS if f.origin.startswith("npm:")]
-    assert {f.origin.partition(":")[2] for f in npm} == set(RECORDED_PIANOS)
-    assert all(f.train for f in npm)
+    recorded = [f for f in KNOWN_FONTS if f.origin.partition(":")[0] in ("npm", "pypi")]
+    assert {f.origin.partition(":")[2] for f in recorded} == set(RECORDED_PIANOS)
+    for font in recorded:
+        kind, _, key = font.origin.partition(":")
+        assert font.train and RECORDED_PIANOS[key].registry == kind
+        assert font.filename == f"{RECORDED_PIANOS[key].name}.sf2"
+
+
+def test_samples_are_found_in_tarballs_wheels_and_zips_inside_wheels(tmp_path):
+    from sound2sheet.data.recorded import _samples_in
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("A0v1.ogg", "README.md", "Piano.ff.Bb0.flac", "Piano.ff.C8.flac"):
+        (src / name).write_bytes(name.encode())
+    with tarfile.open(tmp_path / "pkg.tgz", "w:gz") as tar:
+        tar.add(src / "A0v1.ogg", "package/audio/A0v1.ogg")
+        tar.add(src / "README.md", "package/README.md")
+    with zipfile.ZipFile(tmp_path / "samples.zip", "w") as zf:
+        zf.write(src / "Piano.ff.Bb0.flac", "Piano.ff.Bb0.flac")
+        zf.write(src / "Piano.ff.C8.flac", "Piano.ff.C8.flac")
+    with zipfile.ZipFile(tmp_path / "pkg-1.0-py3-none-any.whl", "w") as zf:
+        zf.write(tmp_path / "samples.zip", "pkg/piano_samples.zip")
+        zf.write(src / "README.md", "pkg/README.md")
+    for archive, expected in ((tmp_path / "pkg.tgz", {(21, 1): "A0v1.ogg"}),
+                              (tmp_path / "pkg-1.0-py3-none-any.whl", {(22, 3): "Piano.ff.Bb0.flac", (108, 3): "Piano.ff.C8.flac"})):
+        work = tmp_path / f"work-{archive.suffix[1:]}"
+        work.mkdir()
+        found = {}
+        for key, path in _samples_in(archive, work):
+            found[key] = path.name
+            assert path.read_bytes() == path.name.encode()
+            path.unlink()
+        assert found == expected
+        assert not list(work.iterdir())  # the nested zip is removed too
 
 
 def test_velocity_layers_tile_1_to_127():

@@ -181,6 +181,7 @@ def _convert(source: Path, wav: Path) -> None:
 
     audio, rate = sf.read(str(source), dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
+    mono -= mono.mean()  # a DC offset (Iowa's top octave has one) is a click at note-on and note-off
     mono = soxr.resample(mono, rate, SAMPLE_RATE)
     keep = int(MAX_SECONDS * SAMPLE_RATE)
     if mono.size > keep:

@@ -24,7 +24,7 @@ class KnownFont:
 
     name: str
     filename: str
-    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>", "pretty_midi:<member>" or "npm:<recorded.RECORDED_PIANOS key>"
+    origin: str  # "debian:<path>", "wheel:<pkg>==<ver>:<member>", "pretty_midi:<member>", or "npm:<key>" / "pypi:<key>" (recorded.RECORDED_PIANOS)
     pianos: tuple[tuple[int, int, str], ...]  # (bank, program, description)
     train: bool = True
 
@@ -39,6 +39,8 @@ KNOWN_FONTS: tuple[KnownFont, ...] = (
     KnownFont("TimGM6mb", "TimGM6mb.sf2", "pretty_midi:TimGM6mb.sf2", ((0, 0, "GM piano, low quality"),)),
     KnownFont("Salamander", "Salamander.sf2", "npm:salamander", ((0, 0, "Yamaha C5, recorded, 16 velocity layers"),)),
     KnownFont("VSCO2_Piano", "VSCO2_Piano.sf2", "npm:vsco2", ((0, 0, "VSCO 2 CE piano, recorded, 1 velocity layer"),)),
+    KnownFont("UIowa_SteinwayB", "UIowa_SteinwayB.sf2", "pypi:uiowa",
+              ((0, 0, "Steinway B (University of Iowa MIS), recorded, 1 velocity layer (ff)"),)),
     KnownFont("MuseScore_General", "MuseScore_General_Full.sf3", "debian:/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
               ((0, 0, "Steinway D grand"), (8, 0, "mellow grand")), train=False),
 )
@@ -101,7 +103,7 @@ def fetch_soundfont(font: KnownFont, dest: Path) -> Path:
             package = "fluid-soundfont-gm" if "FluidR3" in font.filename else "musescore-general-soundfont"
             raise Sound2SheetError(f"{src} missing: apt-get install {package}")
         shutil.copyfile(src, target)
-    elif kind == "npm":
+    elif kind in ("npm", "pypi"):
         from sound2sheet.data.recorded import RECORDED_PIANOS, build_recorded_sf2
 
         build_recorded_sf2(RECORDED_PIANOS[where], target)
