@@ -292,7 +292,7 @@ def watched(path, sample_rate, **kw):  # note the peak once 30 minutes have been
     seen = 0
     for block in read_blocks(path, sample_rate, **kw):
         seen += len(block)
-        if seen >= 1800 * sample_rate and not marks:
+        if sample_rate and seen >= 1800 * sample_rate and not marks:  # the transcription pass, not the peak pass
             marks["30 min"] = peak_mib()
         yield block
 
