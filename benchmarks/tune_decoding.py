@@ -4,9 +4,11 @@ interval (and, with ``--reonset-threshold``, the stricter threshold for splittin
 still sounds) are swept over cached probabilities, and the setting with the best mean note-onset
 F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is printed together with the ``export-model --inference``
 flags that bake it into a shipped checkpoint. For a model with a sustain-pedal head, ``--pedal`` also
-sweeps its threshold (``off``: decode without the pedal).
+sweeps its threshold (``off``: decode without the pedal). The audio is level-normalised as
+``Transcriber`` does it (``InferenceConfig.normalize_peak``, the checkpoint's own by default);
+``--normalize-peak`` sweeps that target too (0: the recorded level).
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--pedal off 0.3 0.5]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sound2sheet.core import AudioProcessor
+from sound2sheet.core.audio import peak_gain
 from sound2sheet.data.manifest import read_manifest, resolve_inside
 from sound2sheet.metrics import note_scores
 from sound2sheet.midi import read_midi_notes
@@ -42,6 +45,9 @@ def main() -> None:
     ap.add_argument("--pedal", nargs="+", default=None,
                     help="pedal thresholds to try, or 'off' (InferenceConfig.pedal_threshold / use_pedal); "
                          "default: the checkpoint's own setting")
+    ap.add_argument("--normalize-peak", type=float, nargs="+", default=None,
+                    help="level-normalisation targets to try (InferenceConfig.normalize_peak; 0: off); "
+                         "default: the checkpoint's own setting")
     ap.add_argument("--tie-within", type=float, default=0.0,
                     help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
     args = ap.parse_args()
@@ -54,37 +60,46 @@ def main() -> None:
         for p in args.pedal]
     if args.pedal is not None and not model.config.pedal_head:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
-    pieces = []
+    levels = [base.normalize_peak] if args.normalize_peak is None else args.normalize_peak
+    pieces: dict[float, list] = {level: [] for level in levels}  # normalize_peak -> [(probs, reference)]
     for dataset in args.dataset:
         for item in read_manifest(dataset, args.split):
-            audio = processor.load_audio(resolve_inside(dataset, item.audio))[: int(args.max_seconds * processor.sample_rate)]
-            probs = model.probabilities(processor.features(audio))
+            whole = processor.load_audio(resolve_inside(dataset, item.audio))
+            audio = whole[: int(args.max_seconds * processor.sample_rate)]
+            peak = float(np.max(np.abs(whole))) if whole.size else 0.0  # the whole file's, as Transcriber
             reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
                          if n.onset < args.max_seconds]
-            pieces.append((probs, reference))
-    print(f"{len(pieces)} {args.split} pieces of {', '.join(map(str, args.dataset))}, first {args.max_seconds:.0f} s each")
-    print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | pedal | note-onset F1 | note-with-offset F1 |\n"
-          "|---|---|---|---|---|---|---|")
+            for level in levels:
+                probs = model.probabilities(processor.features(audio * peak_gain(peak, level)))
+                pieces[level].append((probs, reference))
+    print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
+          f"first {args.max_seconds:.0f} s each")
+    print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | pedal | normalize peak "
+          "| note-onset F1 | note-with-offset F1 |\n|---|---|---|---|---|---|---|---|")
     results = []
-    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, pedals)
-    for frame_t, onset_t, reonset, reonset_t, pedal in grid:
+    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, pedals, levels)
+    for frame_t, onset_t, reonset, reonset_t, pedal, level in grid:
         if 0 < reonset_t <= onset_t and 0 in args.reonset_threshold:
             continue  # no stricter than the onset threshold: the same as off, which the grid tries
         config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
-                                     min_reonset_ms=reonset, reonset_threshold=reonset_t, **pedal[1])
-        scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces]
+                                     min_reonset_ms=reonset, reonset_threshold=reonset_t,
+                                     normalize_peak=level, **pedal[1])
+        scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {pedal[0]} | {onset_f1:.4f} | {offset_f1:.4f} |",
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal, level))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
+              f"| {offset_f1:.4f} |",
               flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal = max(
+    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, pedal, level = max(
         (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
-          f"pedal {pedal[0]}: note-onset F1 {onset_f1:.4f}, note-with-offset F1 {offset_f1:.4f}")
+          f"pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
+          f"note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
-             f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g}")
+             f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g} "
+             f"--inference normalize_peak={level:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")
 

@@ -151,3 +151,43 @@ def test_extra_train_dirs_join_training_only(small_dataset, tmp_path):
     assert len(train.dataset) == len(ds) and [it.id for it in val.dataset.items] == ["val_0"]
     with pytest.raises(DatasetError, match="extra training dataset directory not found"):
         PianoDataset(dc, "train", crop_frames=128, extra_dirs=[tmp_path / "absent"])
+
+
+def test_normalize_peak_shows_every_file_at_one_level_as_if_scaled_before_the_features(tmp_path):
+    """DataConfig.normalize_peak: a clip and its copy 20 dB down give the features of the clip
+    scaled to the target; off, the level reaches the model. Silence stays silence."""
+    import dataclasses
+
+    import soundfile as sf
+
+    from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.data.manifest import write_manifest
+    from sound2sheet.data.synthetic import write_example
+    from tests.conftest import isolated_notes
+
+    notes = isolated_notes([0.3, 1.1, 1.9], [48, 64, 79])
+    loud = write_example(tmp_path, "loud", notes, 3.0)
+    audio, sr = sf.read(tmp_path / loud.audio, dtype="float32")
+    audio += np.random.default_rng(0).normal(0.0, 3e-4, audio.shape).astype(np.float32)  # a noise floor, as renders have
+    audio[: sr // 5] = 0.0  # 200 ms of digital silence first
+    sf.write(tmp_path / loud.audio, audio, sr, subtype="FLOAT", format="WAV")
+    sf.write(tmp_path / "audio/quiet.wav", audio * 0.1, sr, subtype="FLOAT")  # no 16-bit rounding 20 dB down
+    quiet = dataclasses.replace(loud, audio="audio/quiet.wav", id="quiet")
+    write_manifest(tmp_path, "train", [loud, quiet])
+    config = DataConfig(dataset_dir=tmp_path, normalize_peak=0.5)
+
+    levelled = PianoDataset(config, "train")
+    raw = PianoDataset(dataclasses.replace(config, normalize_peak=0.0), "train")
+    processor = AudioProcessor.from_config(config)
+    expected = torch.from_numpy(processor.features(audio * (0.5 / np.abs(audio).max())))
+    torch.testing.assert_close(levelled[0]["mel"], expected, atol=2e-2, rtol=0)  # 5 dB down: exact
+    # 15 dB up: exact wherever the quiet file was above the fbank's floor (what sat there is lost)
+    floor = torch.from_numpy(processor.feature_floor)[:, None] + 2e-3
+    heard = raw[1]["mel"] > floor
+    assert heard[expected > floor].float().mean() > 0.7  # most of it
+    torch.testing.assert_close(levelled[1]["mel"][heard], expected[heard], atol=2e-2, rtol=0)
+    assert (raw[0]["mel"] - raw[1]["mel"]).abs().mean() > 0.3  # 20 dB apart when off
+    silence = levelled[1]["mel"][:, 2:18]
+    torch.testing.assert_close(silence, torch.full_like(silence, float(processor.feature_floor[0])), atol=1e-3, rtol=0)
+    with pytest.raises(Exception, match="normalize_peak"):
+        DataConfig(normalize_peak=1.5)

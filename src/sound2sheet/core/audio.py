@@ -217,6 +217,16 @@ class AudioProcessor:
         return np.array([self.padding_value] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
 
     @property
+    def feature_floor(self) -> np.ndarray:
+        """``[n_features]``: each row's value for digital silence (the fbank's clamp), the
+        lowest a row can read; below the padding for the mel rows (AST pads with log 1)."""
+        from sound2sheet.core.features import MEL_FLOOR, PITCH_FLOOR, normalize_pitch
+
+        mel = self._normalize(math.log(MEL_FLOOR))
+        pitch = normalize_pitch(math.log(PITCH_FLOOR))
+        return np.array([mel] * self.n_mels + [pitch] * self.n_pitch_bins, dtype=np.float32)
+
+    @property
     def feature_units_per_db(self) -> np.ndarray:
         """``[n_features]``: how far 1 dB of power moves each row (see :attr:`units_per_db`)."""
         from sound2sheet.core.features import normalize_pitch

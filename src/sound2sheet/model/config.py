@@ -326,6 +326,11 @@ class DataConfig(_DictConfig):
     # feature_rt60_max_s (sound2sheet.model.feature_augment.random_room).
     feature_room_prob: float = 0.0
     feature_rt60_max_s: float = 1.2
+    # Every file (train, val and test) as if scaled so its loudest sample sits here: what
+    # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
+    # will show the model (the renders peak anywhere from 0.03 to 0.7). Applied to the cached
+    # features as an exact shift (silence stays silence); 0: the recorded level.
+    normalize_peak: float = 0.0
     # Pitch spectrum after the mel rows (sound2sheet.core.features.PitchSpectrum): rows per
     # semitone from A0 (0: mel only) and its FFT window in samples (2048 = 128 ms at 16 kHz).
     pitch_bins_per_semitone: int = 0
@@ -340,6 +345,8 @@ class DataConfig(_DictConfig):
             raise ConfigError("pitch_bins_per_semitone must be >= 0 and pitch_n_fft >= win_length")
         if self.feature_eq_db < 0 or self.feature_gain_db < 0:
             raise ConfigError("feature_eq_db and feature_gain_db must be >= 0")
+        if not 0.0 <= self.normalize_peak <= 1.0:
+            raise ConfigError("normalize_peak must be in [0, 1] (0: off)")
         if not 0.0 <= self.feature_room_prob <= 1.0 or self.feature_rt60_max_s < 0.1:
             raise ConfigError("feature_room_prob must be in [0, 1] and feature_rt60_max_s >= 0.1")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:

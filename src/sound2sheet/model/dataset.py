@@ -3,7 +3,8 @@
 Log-mel spectrograms are computed once per audio file and cached as float16 ``.npy``
 (``[frames, n_mels]``, memory-mapped when read) under ``<dataset_dir>/.cache`` or
 ``DataConfig.cache_dir``; the cache key covers the file's path, size and mtime and every
-feature setting, so changed audio or features never reuse stale spectrograms.
+feature setting, so changed audio or features never reuse stale spectrograms. Each file's peak
+sample is kept beside its features (``.peak``) for ``DataConfig.normalize_peak``.
 
 Training crops are deterministic functions of ``(seed, epoch, index)`` (see
 :class:`EpochSampler`), which is what lets a resumed run continue exactly.
@@ -21,14 +22,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sound2sheet.core.audio import AudioProcessor
+from sound2sheet.core.audio import AudioProcessor, peak_gain
 from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, resolve_inside
 from sound2sheet.errors import DatasetError
-from sound2sheet.fileio import atomic_write
+from sound2sheet.fileio import atomic_write, atomic_write_text
 from sound2sheet.labels import notes_to_rolls, pedal_roll
 from sound2sheet.midi import read_midi_labels
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
-from sound2sheet.model.feature_augment import random_mel_eq, random_room
+from sound2sheet.model.feature_augment import random_mel_eq, random_room, shift_level
 from sound2sheet.notes import NoteEvent
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class MelCache:
         """Cache file for ``audio_path``, computing it if needed."""
         path = self.path_for(audio_path)
         if not path.exists():
-            mel = self.processor.features(self.processor.load_audio(audio_path))
+            audio = self.processor.load_audio(audio_path)
+            mel = self.processor.features(audio)
             data = np.ascontiguousarray(mel.T.astype(np.float16))
 
             def write(tmp: str) -> None:
@@ -66,7 +68,21 @@ class MelCache:
                     np.save(fh, data)
 
             atomic_write(path, write)
+            self._write_peak(path, audio)
         return path
+
+    def peak(self, audio_path: Path) -> float:
+        """The largest absolute sample of ``audio_path`` as the features were computed from it
+        (at ``sample_rate``), remembered beside its cache file."""
+        side = self.ensure(audio_path).with_suffix(".peak")
+        if not side.exists():  # caches built before peaks were kept
+            self._write_peak(side.with_suffix(".npy"), self.processor.load_audio(audio_path))
+        return float(side.read_text())
+
+    @staticmethod
+    def _write_peak(cache_path: Path, audio: np.ndarray) -> None:
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        atomic_write_text(cache_path.with_suffix(".peak"), repr(peak))
 
     @staticmethod
     def load(path: Path) -> np.ndarray:
@@ -144,8 +160,13 @@ class PianoDataset(Dataset):
 
             iterator = tqdm(order, desc=f"mel cache ({split})", unit="file")
         paths: dict[int, Path] = {}
+        self.gains_db = [0.0] * len(self.items)  # DataConfig.normalize_peak, per item
         for i in iterator:
-            paths[i] = self._caches[self.item_dirs[i]].ensure(self.item_path(i, self.items[i].audio))
+            cache, audio_path = self._caches[self.item_dirs[i]], self.item_path(i, self.items[i].audio)
+            paths[i] = cache.ensure(audio_path)
+            if data_config.normalize_peak > 0:
+                gain = peak_gain(cache.peak(audio_path), data_config.normalize_peak)
+                self.gains_db[i] = 20.0 * float(np.log10(gain))
         for i in range(len(self.items)):
             self.mel_paths.append(paths[i])
             frames = int(MelCache.load(paths[i]).shape[0])
@@ -200,6 +221,10 @@ class PianoDataset(Dataset):
         mel[:] = self.padding_value
         mel[:valid] = mel_all[start:start + valid]
         cfg = self.config
+        if self.gains_db[item_index]:
+            processor = self.cache.processor
+            mel[:valid] = shift_level(mel[:valid], self.gains_db[item_index], processor.feature_units_per_db,
+                                      processor.feature_floor)
         if self.random_crops and epoch is not None:
             # each draws from its own stream, so crop positions (and the other) do not depend on
             # whether it is on

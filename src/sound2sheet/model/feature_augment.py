@@ -36,6 +36,22 @@ def random_mel_eq(mel: np.ndarray, rng: np.random.Generator, eq_db: float, gain_
     return mel + (curve_db * units_per_db).astype(mel.dtype)[None, :]
 
 
+FLOOR_TOLERANCE = 2e-3  # float16 steps near the fbank floor (|x| ~ 1.3) are ~1e-3
+
+
+def shift_level(mel: np.ndarray, gain_db: float, units_per_db: float | np.ndarray,
+                floor: np.ndarray) -> np.ndarray:
+    """``mel [frames, n_features]`` as if its audio had been ``gain_db`` louder.
+
+    A gain is a shift in the log domain; what sat at a row's ``floor [n_features]`` (digital
+    silence; within ``FLOOR_TOLERANCE``, as the float16 cache rounds it) stays there, and
+    nothing goes below it, as for audio scaled before the fbank. Returns a new array.
+    """
+    shifted = mel + (gain_db * np.asarray(units_per_db, dtype=np.float32)).astype(mel.dtype)[None, :]
+    floor = np.asarray(floor, dtype=mel.dtype)[None, :]
+    return np.where(mel <= floor + FLOOR_TOLERANCE, mel, np.maximum(shifted, floor))
+
+
 ROOM_DRR_DB = (0.0, 12.0)  # direct-to-reverberant ratio: distant ... close microphone
 ROOM_HIGH_DECAY = 0.5  # the top of the spectrum rings this fraction shorter than the bottom
 
