@@ -151,3 +151,14 @@ def test_resuming_with_fewer_epochs_anneals_over_the_new_length(data_config, tmp
     assert resumed.scheduler.get_last_lr()[0] == pytest.approx(expected)
     resumed.train()
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(fresh.config.learning_rate * fresh.config.min_lr_ratio, rel=0.05)
+
+
+def test_a_model_trained_at_one_level_is_transcribed_at_it(data_config, tmp_path):
+    """DataConfig.normalize_peak travels into the checkpoint's InferenceConfig."""
+    import dataclasses
+
+    trainer, _ = _run(dataclasses.replace(data_config, normalize_peak=0.2), tmp_path, num_epochs=1, max_steps=1)
+    trainer.train()
+    assert Sound2SheetModel.from_pretrained(tmp_path / "last.pt").inference_config.normalize_peak == 0.2
+    plain, _ = _run(data_config, tmp_path / "plain", num_epochs=1, max_steps=1)
+    assert plain.inference_config.normalize_peak == 0.9  # off in training: the inference default

@@ -14,6 +14,7 @@ rank 0 writes files.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -153,6 +154,10 @@ class Trainer:
         self.config = training_config
         self.data_config = data_config if data_config is not None else getattr(train_loader.dataset, "config", None)
         self.inference_config = inference_config or InferenceConfig(classification_threshold=model_config.classification_threshold)
+        if self.data_config is not None and self.data_config.normalize_peak > 0:
+            # transcription shows the model recordings at the level it was trained at
+            self.inference_config = dataclasses.replace(self.inference_config,
+                                                        normalize_peak=self.data_config.normalize_peak)
         self.train_loader, self.val_loader = train_loader, val_loader
         self.device = resolve_device(training_config.device)
         torch.manual_seed(training_config.seed)
