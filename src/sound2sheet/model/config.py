@@ -407,9 +407,10 @@ class InferenceConfig(_DictConfig):
     pedal_threshold: float = 0.5
     default_velocity: int = 80  # written when the model predicts no velocity
     # Scale each recording so its loudest sample sits here before the model hears it (at most
-    # +40 dB), so a quiet recording is not heard as a different one. 0.9 is the dev set's level
-    # and inside the training renders' range (peaks ~0.03-0.7, median ~0.16; docs/experiments.md
-    # #16), not their centre. 0 keeps the level as recorded.
+    # +40 dB), so a quiet recording is not heard as a different one. 0 keeps the level as
+    # recorded. A model trained with DataConfig.normalize_peak gets that target; the shipped one
+    # uses 0.16, the renders' median peak, which the tuner chose on validation (0.9, this
+    # default, scored lowest there: docs/experiments.md #18).
     normalize_peak: float = 0.9
 
     def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
