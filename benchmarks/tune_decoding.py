@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sound2sheet.core import AudioProcessor
-from sound2sheet.core.audio import peak_gain
+from sound2sheet.core.audio import audio_peak, peak_gain
 from sound2sheet.data.manifest import read_manifest, resolve_inside
 from sound2sheet.metrics import note_scores
 from sound2sheet.midi import read_midi_notes
@@ -66,7 +66,7 @@ def main() -> None:
         for item in read_manifest(dataset, args.split):
             whole = processor.load_audio(resolve_inside(dataset, item.audio))
             audio = whole[: int(args.max_seconds * processor.sample_rate)]
-            peak = float(np.max(np.abs(whole))) if whole.size else 0.0  # the whole file's, as Transcriber
+            peak = audio_peak(whole)  # the whole file's, as Transcriber
             reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
                          if n.onset < args.max_seconds]
             for level in levels:

@@ -183,7 +183,7 @@ class Transcriber:
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim not in (1, 2) or audio.size == 0:  # [samples] or [samples, channels]
             raise AudioError(f"expected non-empty mono or [samples, channels] audio, got shape {audio.shape}")
-        from sound2sheet.core.audio import mix_to_mono, peak_gain
+        from sound2sheet.core.audio import audio_peak, mix_to_mono, peak_gain
 
         size = audio.size
         audio, bad = mix_to_mono(audio)
@@ -191,7 +191,7 @@ class Transcriber:
             raise AudioError("every sample of the audio array is NaN or infinite")
         if bad:
             log.warning("audio array: replaced %d non-finite samples with silence", bad)
-        gain = peak_gain(float(np.max(np.abs(audio))), self.config.normalize_peak)  # before resampling, as for files
+        gain = peak_gain(audio_peak(audio), self.config.normalize_peak)  # before resampling, as for files
         if sample_rate != self.processor.sample_rate:
             import soxr
 

@@ -123,10 +123,15 @@ def iter_audio_blocks(path: str | Path, sample_rate: int | None, block_seconds: 
                         path, declared / f.samplerate, read / f.samplerate)
 
 
+def audio_peak(audio: np.ndarray) -> float:
+    """The largest absolute sample of ``audio`` (0 for an empty array)."""
+    return float(np.max(np.abs(audio))) if np.size(audio) else 0.0
+
+
 def file_peak(path: str | Path) -> float:
     """The largest absolute mono sample of a file, read block by block (a first pass before
     level normalisation; bounded memory, no resampling)."""
-    return max((float(np.max(np.abs(b))) for b in iter_audio_blocks(path, None, warn=False)), default=0.0)
+    return max((audio_peak(b) for b in iter_audio_blocks(path, None, warn=False)), default=0.0)
 
 
 def peak_gain(peak: float, target: float, max_gain_db: float = 40.0) -> float:

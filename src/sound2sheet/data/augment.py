@@ -158,7 +158,9 @@ def apply_eq(
 
 def normalize_peak(audio: np.ndarray, peak: float = 0.9) -> np.ndarray:
     """Scale so the absolute peak is ``peak``; silence stays silence."""
-    top = float(np.max(np.abs(audio))) if audio.size else 0.0
+    from sound2sheet.core.audio import audio_peak
+
+    top = audio_peak(audio)
     if top < 1e-8:
         return np.asarray(audio, dtype=np.float32)
     return (np.asarray(audio, dtype=np.float64) * (peak / top)).astype(np.float32)

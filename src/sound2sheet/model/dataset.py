@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sound2sheet.core.audio import AudioProcessor, peak_gain
+from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
 from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, resolve_inside
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write, atomic_write_text
@@ -71,18 +71,17 @@ class MelCache:
             self._write_peak(path, audio)
         return path
 
-    def peak(self, audio_path: Path) -> float:
-        """The largest absolute sample of ``audio_path`` as the features were computed from it
-        (at ``sample_rate``), remembered beside its cache file."""
-        side = self.ensure(audio_path).with_suffix(".peak")
+    def peak(self, cache_path: Path, audio_path: Path) -> float:
+        """The largest absolute sample of ``audio_path`` as the features in ``cache_path`` (from
+        :meth:`ensure`) were computed from it (at ``sample_rate``), remembered beside them."""
+        side = cache_path.with_suffix(".peak")
         if not side.exists():  # caches built before peaks were kept
-            self._write_peak(side.with_suffix(".npy"), self.processor.load_audio(audio_path))
+            self._write_peak(cache_path, self.processor.load_audio(audio_path))
         return float(side.read_text())
 
     @staticmethod
     def _write_peak(cache_path: Path, audio: np.ndarray) -> None:
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        atomic_write_text(cache_path.with_suffix(".peak"), repr(peak))
+        atomic_write_text(cache_path.with_suffix(".peak"), repr(audio_peak(audio)))
 
     @staticmethod
     def load(path: Path) -> np.ndarray:
@@ -146,7 +145,11 @@ class PianoDataset(Dataset):
         self.min_pitch, self.num_keys = min_pitch, num_keys
         self._caches = {root: MelCache(data_config, root) for root in dict.fromkeys([self.dataset_dir, *self.item_dirs])}
         self.cache = self._caches[self.dataset_dir]
-        self.padding_value = self.cache.processor.feature_padding  # [n_features]
+        processor = self.cache.processor
+        self.padding_value = processor.feature_padding  # [n_features]
+        # per-row constants of the feature shifts, built once rather than per crop: [n_features]
+        self._units_per_db, self._floor = processor.feature_units_per_db, processor.feature_floor
+        self._positions = processor.feature_positions
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
         # Under torchrun every rank builds the same cache: each starts at its own offset so
@@ -165,7 +168,7 @@ class PianoDataset(Dataset):
             cache, audio_path = self._caches[self.item_dirs[i]], self.item_path(i, self.items[i].audio)
             paths[i] = cache.ensure(audio_path)
             if data_config.normalize_peak > 0:
-                gain = peak_gain(cache.peak(audio_path), data_config.normalize_peak)
+                gain = peak_gain(cache.peak(paths[i], audio_path), data_config.normalize_peak)
                 self.gains_db[i] = 20.0 * float(np.log10(gain))
         for i in range(len(self.items)):
             self.mel_paths.append(paths[i])
@@ -222,22 +225,19 @@ class PianoDataset(Dataset):
         mel[:valid] = mel_all[start:start + valid]
         cfg = self.config
         if self.gains_db[item_index]:
-            processor = self.cache.processor
-            mel[:valid] = shift_level(mel[:valid], self.gains_db[item_index], processor.feature_units_per_db,
-                                      processor.feature_floor)
+            mel[:valid] = shift_level(mel[:valid], self.gains_db[item_index], self._units_per_db, self._floor)
         if self.random_crops and epoch is not None:
             # each draws from its own stream, so crop positions (and the other) do not depend on
             # whether it is on
-            processor = self.cache.processor
             if cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0:
                 eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
                 mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
-                                            processor.feature_units_per_db, processor.feature_positions)
+                                            self._units_per_db, self._positions)
             if cfg.feature_room_prob > 0:
                 room_rng = np.random.default_rng([self.seed, epoch, index, 2])
                 if room_rng.random() < cfg.feature_room_prob:
                     mel[:valid] = random_room(mel[:valid], room_rng, cfg.feature_rt60_max_s, cfg.hop_s,
-                                              processor.feature_units_per_db, processor.feature_positions)
+                                              self._units_per_db, self._positions)
         rolls = notes_to_rolls(
             self.notes(item_index), length, self.config.hop_s, start_frame=start, min_pitch=self.min_pitch,
             num_keys=self.num_keys, onset_radius=self.config.onset_radius_frames,
