@@ -26,7 +26,7 @@ def main() -> None:
 
     import torch
 
-    from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
     from sound2sheet.decoding import decode_notes
     from sound2sheet.evaluate import collect_pairs, reference_notes, score_piece
     from sound2sheet.inference import load_model
@@ -39,7 +39,8 @@ def main() -> None:
     kwargs = model.inference_config.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
     rows = []
     for pair in collect_pairs(args.dir):
-        features = processor.feature_tensor(processor.load_audio(pair.audio))
+        audio = processor.load_audio(pair.audio)  # at the level Transcriber gives it
+        features = processor.feature_tensor(audio * peak_gain(audio_peak(audio), model.inference_config.normalize_peak))
         probs = {k: v[0] for k, v in model.probabilities(features.unsqueeze(0)).items()}
         probs.pop("pedal", None)
         reference = reference_notes(pair.midi)

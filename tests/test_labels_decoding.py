@@ -5,6 +5,7 @@ from sound2sheet.decoding import decode_notes
 from sound2sheet.labels import notes_to_rolls
 from sound2sheet.midi import read_midi_notes, write_midi, notes_to_pretty_midi
 from sound2sheet.notes import NoteEvent
+from sound2sheet.errors import ConfigError
 from sound2sheet.model.config import InferenceConfig
 from sound2sheet.timing import num_frames_for_duration
 
@@ -169,10 +170,33 @@ def test_a_weak_peak_inside_a_sounding_note_does_not_split_it():
     assert InferenceConfig(onset_threshold=0.7).decoder_kwargs(HOP, 21)["reonset_threshold"] is None
 
 
+def test_a_short_dip_inside_a_held_note_does_not_end_it():
+    # The frame probability sinks for 40 ms while the key is held (another key's attack):
+    # bridged, it stays one note; a re-strike after a dip of the same length stays two.
+    p, o = _roll(), _roll()
+    p[20:100, 39] = 0.9
+    p[50:54, 39] = 0.1
+    o[[19, 20, 21], 39] = [0.3, 0.95, 0.2]
+    p[120:200, 40] = 0.9
+    p[150:154, 40] = 0.1
+    o[[119, 120, 121], 40] = [0.3, 0.95, 0.2]
+    o[[155, 156, 157], 40] = [0.3, 0.9, 0.2]  # struck again just after the frame comes back
+    def spans(gap):
+        notes = decode_notes(p, o, hop_s=HOP, median_filter_size=3, max_gap_s=gap)
+        return [(n.pitch, n.onset, n.offset) for n in notes]
+    assert spans(0.0) == [(60, 0.2, 0.5), (61, 1.2, 1.5), (61, 1.56, 2.0)]
+    assert spans(0.05) == [(60, 0.2, 1.0), (61, 1.2, 1.5), (61, 1.56, 2.0)]
+    assert spans(0.03) == spans(0.0)  # a 40 ms dip is longer than a 30 ms bridge
+    assert InferenceConfig(max_gap_ms=50).decoder_kwargs(HOP, 21)["max_gap_s"] == 0.05
+    with pytest.raises(ConfigError, match="max_gap_ms"):
+        InferenceConfig(max_gap_ms=-1)
+
+
+@pytest.mark.parametrize("max_gap_s", [0.0, 0.08])
 @pytest.mark.parametrize("reonset_threshold", [None, 0.5])
 @pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
-def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold):
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -181,7 +205,7 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s,
     onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
     vel = rng.random((700, 88)).astype(np.float32)
     kwargs = dict(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s, onset_threshold=0.2,
-                  reonset_threshold=reonset_threshold)
+                  reonset_threshold=reonset_threshold, max_gap_s=max_gap_s)
     whole = decode_notes(frames, onsets if use_onsets else None, vel, **kwargs)
     assert len(whole) > 50
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):

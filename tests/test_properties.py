@@ -26,14 +26,15 @@ def _valid(notes, n_frames):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans(),
-       reonset=st.sampled_from([0.0, 0.03, 0.1]))
-def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset):
+       reonset=st.sampled_from([0.0, 0.03, 0.1]), gap=st.sampled_from([0.0, 0.02, 0.05]))
+def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset, gap):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if use_onsets else None
-    notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset)
+    kwargs = dict(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset, max_gap_s=gap)
+    notes = decode_notes(frame, onset, **kwargs)
     _valid(notes, frame.shape[0])
     # fed in arbitrary blocks, the streaming decoder agrees
     cuts = sorted(data.draw(st.lists(st.integers(1, frame.shape[0] - 1), max_size=4, unique=True)))
-    dec = StreamingDecoder(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset)
+    dec = StreamingDecoder(**kwargs)
     got = []
     for a, b in zip([0] + cuts, cuts + [frame.shape[0]]):
         got += dec.push(frame[a:b], onset[a:b] if onset is not None else None)
@@ -64,16 +65,35 @@ def test_labels_decode_back_to_the_notes(notes):
     assert [(n.pitch, n.onset, n.offset, n.velocity) for n in back] == [(n.pitch, n.onset, n.offset, n.velocity) for n in expected]
 
 
-def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonset_threshold, min_reonset):
+def _bridged(sounding, peaks, max_gap):
+    """Spec of decoding.bridge_gaps, one quiet run at a time."""
+    out = sounding.copy()
+    for k in range(sounding.shape[1]):
+        t = 0
+        while t < len(sounding):
+            if sounding[t, k]:
+                t += 1
+                continue
+            end = t
+            while end < len(sounding) and not sounding[end, k]:
+                end += 1
+            if t > 0 and end < len(sounding) and end - t <= max_gap and not peaks[t:end + max_gap + 1, k].any():
+                out[t:end, k] = True
+            t = end
+    return out
+
+
+def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonset_threshold, min_reonset, max_gap=0):
     """The onset-driven rules of sound2sheet.decoding, one frame at a time (median size 1,
     no minimum duration): the spec the vectorised decoder must match. Returns (key, start, end)."""
     active = frame >= threshold
     prev = np.vstack([np.full((1, frame.shape[1]), -np.inf), onset[:-1]])
     nxt = np.vstack([onset[1:], np.full((1, frame.shape[1]), -np.inf)])
     peaks = (onset >= onset_threshold) & (onset >= prev) & (onset > nxt)
+    sounding_all = _bridged(active | (onset > onset_threshold) | (pedal[:, None] >= 0.5), peaks, max_gap)
     open_, last, out = {}, {}, []
     for t in range(len(frame)):
-        sounding = active[t] | (onset[t] > onset_threshold) | (pedal[t] >= 0.5)
+        sounding = sounding_all[t]
         starts = [k for k in np.flatnonzero(peaks[t]) if t - last.get(k, -10**9) >= min_reonset - 1e-6
                   and (not (k in open_ and sounding[k]) or onset[t, k] >= reonset_threshold)]
         for k in list(open_):
@@ -87,13 +107,14 @@ def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonse
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=probs, data=st.data(), reonset_threshold=st.sampled_from([0.5, 0.8]),
-       min_reonset=st.sampled_from([0, 3, 12]), pedalled=st.booleans())
-def test_onset_decoding_follows_the_frame_by_frame_rules(frame, data, reonset_threshold, min_reonset, pedalled):
+       min_reonset=st.sampled_from([0, 3, 12]), pedalled=st.booleans(), max_gap=st.sampled_from([0, 1, 4]))
+def test_onset_decoding_follows_the_frame_by_frame_rules(frame, data, reonset_threshold, min_reonset, pedalled,
+                                                         max_gap):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32)))
     pedal = data.draw(arrays(np.float32, frame.shape[:1], elements=st.floats(0, 1, width=32))) if pedalled \
         else np.zeros(len(frame), np.float32)
     notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=1, min_duration_s=0.0, pedal=pedal,
-                         min_reonset_s=min_reonset * HOP, reonset_threshold=reonset_threshold)
+                         min_reonset_s=min_reonset * HOP, reonset_threshold=reonset_threshold, max_gap_s=max_gap * HOP)
     expected = _reference_decode(frame, onset, pedal, threshold=0.5, onset_threshold=0.5,
-                                 reonset_threshold=reonset_threshold, min_reonset=min_reonset)
+                                 reonset_threshold=reonset_threshold, min_reonset=min_reonset, max_gap=max_gap)
     assert sorted((n.pitch - 21, round(n.onset / HOP), round(n.offset / HOP)) for n in notes) == expected

@@ -18,6 +18,13 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
   (default: ``onset_threshold``): on a piano it never heard, a model's second, weaker peak
   inside a held note is far more often an echo of the attack than a re-strike.
 
+Onset-driven decoding can bridge short dips (``max_gap_s``): a held note whose frame
+probability sinks below the threshold for at most that long and comes back, with no onset peak
+on its key in between or just after, stays one note. Such dips, typically 20-100 ms deep in a held note
+while other keys are struck, ended about 60 % of the long notes that came out too short on the
+dev set's first performance (docs/experiments.md #19); without an onset peak the rest of the
+note was lost, since only peaks start notes.
+
 Notes shorter than ``min_duration_s`` are dropped in both.
 
 With sustain-pedal probabilities (``pedal``, one per frame; onset-driven decoding only) a
@@ -61,6 +68,32 @@ def onset_peaks(onset_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return (o >= threshold) & (o >= prev) & (o > nxt)
 
 
+def bridge_gaps(sounding: np.ndarray, peaks: np.ndarray, max_gap: int) -> np.ndarray:
+    """Bool ``[frames, keys]``: ``sounding`` with every run of at most ``max_gap`` quiet frames
+    between two sounding frames filled in, unless the key is struck again: an onset peak
+    (``peaks``, same shape) in the run or up to ``max_gap`` frames after it (the frame head
+    often comes back a few frames before a re-strike's onset peak; bridged, a re-strike weaker
+    than the re-onset threshold would be lost inside the held note).
+
+    Runs touching either end of the array stay quiet, so a block's result never depends on
+    frames it has not seen.
+    """
+    s = np.asarray(sounding, dtype=bool)
+    n = s.shape[0]
+    if max_gap < 1 or n < 3:
+        return s
+    rows = np.arange(n)[:, None]
+    prev = np.maximum.accumulate(np.where(s, rows, -1), axis=0)  # latest sounding row <= r
+    nxt = np.minimum.accumulate(np.where(s, rows, n)[::-1], axis=0)[::-1]  # first sounding row >= r
+    cum = np.vstack([np.zeros((1, s.shape[1]), dtype=np.int64), np.cumsum(peaks, axis=0, dtype=np.int64)])
+    cols = np.arange(s.shape[1])[None, :]
+    inside = (prev >= 0) & (nxt < n) & (nxt - prev - 1 <= max_gap)
+    # peaks on rows (prev, nxt + max_gap]: cum[nxt + max_gap + 1] - cum[prev + 1]
+    hi, lo = np.clip(nxt + max_gap + 1, 0, n), np.clip(prev + 1, 0, n)
+    no_peak = (cum[hi, cols] - cum[lo, cols]) == 0
+    return s | (inside & no_peak)
+
+
 @dataclass
 class _Open:
     start: int  # absolute frame
@@ -90,6 +123,7 @@ class StreamingDecoder:
         min_reonset_s: float = 0.0,
         pedal_threshold: float = 0.5,
         reonset_threshold: float | None = None,
+        max_gap_s: float = 0.0,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
         self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
@@ -101,8 +135,12 @@ class StreamingDecoder:
         self.min_frames = min_duration_s / hop_s - 1e-6
         self.min_pitch = min_pitch
         self.use_onsets = use_onsets
-        self.lookahead = max(1, self.radius)
-        self.history = self.radius + 1
+        # quiet rows a held note may bridge (onset-driven only; the frame-only decoder has no
+        # onsets to tell a dip from a new note)
+        self.gap = int(round(max_gap_s / hop_s)) if use_onsets else 0
+        # a row is final once the median filter, the peak picking and a bridge can see past it
+        self.lookahead = max(1, self.radius) + 2 * self.gap
+        self.history = self.radius + 1 + self.gap
         self._buf: dict[str, np.ndarray] | None = None  # frames not yet final, plus history
         self._first = 0  # absolute frame of _buf's row 0
         self._done = 0  # absolute frames decoded so far
@@ -154,7 +192,8 @@ class StreamingDecoder:
         if "onset" in buf:
             # Buffer row 0 is the true start or held-back history (never decided here), and the
             # last row only gets decided at the true end: -inf beyond both is exact.
-            notes = self._onset_notes(active, onset_peaks(buf["onset"], self.onset_threshold), lo, stop)
+            peaks = onset_peaks(buf["onset"], self.onset_threshold)
+            notes = self._onset_notes(active, peaks, lo, stop)
         else:
             notes = self._frame_runs(active, lo, stop)
         self._done = self._first + stop
@@ -199,9 +238,12 @@ class StreamingDecoder:
         buf = self._buf
         onset = buf["onset"]
         # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
-        sounding = active[lo:stop] | (onset[lo:stop] > self.onset_threshold)
+        sounding = active | (onset > self.onset_threshold)
         if "pedal" in buf:
-            sounding |= buf["pedal"][lo:stop] >= self.pedal_threshold  # the pedal holds every open note
+            sounding |= buf["pedal"] >= self.pedal_threshold  # the pedal holds every open note
+        if self.gap:
+            sounding = bridge_gaps(sounding, peaks, self.gap)
+        sounding = sounding[lo:stop]
         peak_keys, peak_rows = np.nonzero(peaks[lo:stop].T)
         quiet_keys, quiet_rows = np.nonzero(~sounding.T)
         keys = np.arange(sounding.shape[1])
@@ -265,6 +307,7 @@ def decode_notes(
     pedal: np.ndarray | None = None,
     pedal_threshold: float = 0.5,
     reonset_threshold: float | None = None,
+    max_gap_s: float = 0.0,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -278,6 +321,8 @@ def decode_notes(
             open notes are held (onset-driven decoding only).
         reonset_threshold: an onset peak on a key whose note still sounds must reach this to
             start a new note (None: ``onset_threshold``).
+        max_gap_s: a held note's dips below the frame threshold up to this long, with no onset
+            peak on its key, do not end it (onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -286,6 +331,7 @@ def decode_notes(
         hop_s=hop_s, frame_threshold=frame_threshold, onset_threshold=onset_threshold,
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
         min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
+        max_gap_s=max_gap_s,
     )
     notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
     return sort_notes(notes + decoder.finish())
