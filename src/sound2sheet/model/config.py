@@ -254,6 +254,10 @@ class TrainingConfig(_DictConfig):
     pos_weight: float | None = None  # BCE positive-class weight for the frame head
     onset_pos_weight: float | None = 10.0  # the same for the ~100x sparser onset head: learns it much sooner
     onset_loss_weight: float = 1.0
+    # Onset BCE weight on cells whose key already sounds in the previous frame's label (a
+    # re-strike, or an attack elsewhere heard through a held note): where the dev set's onset
+    # errors sit (docs/experiments.md #19). 1: every cell alike.
+    held_onset_weight: float = 1.0
     velocity_loss_weight: float = 0.5
     pedal_loss_weight: float = 0.5
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
@@ -269,6 +273,8 @@ class TrainingConfig(_DictConfig):
             raise ConfigError("learning_rate must be positive")
         if self.batch_size < 1:
             raise ConfigError("batch_size must be >= 1")
+        if self.held_onset_weight <= 0:
+            raise ConfigError("held_onset_weight must be positive")
         if self.num_epochs < 1:
             raise ConfigError("num_epochs must be >= 1")
         if self.lr_schedule not in ("cosine", "linear", "constant"):

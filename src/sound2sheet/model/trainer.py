@@ -119,6 +119,15 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def held_key_weights(piano_roll: torch.Tensor, weight: float) -> torch.Tensor:
+    """``[batch, frames, keys]`` loss weights: ``weight`` where the key sounds in the previous
+    frame's label (``piano_roll >= 0.5``), 1 elsewhere (and on each crop's first frame, whose
+    past is unknown)."""
+    held = torch.zeros_like(piano_roll, dtype=torch.bool)
+    held[:, 1:] = piano_roll[:, :-1] >= 0.5
+    return 1.0 + (weight - 1.0) * held.to(piano_roll.dtype)
+
+
 def reference_notes_from_labels(batch: dict[str, Any], b: int, hop_s: float, min_pitch: int):
     """The notes a batch item's labels encode (onset roll separates re-struck keys)."""
     n = int(batch["n_frames"][b])
@@ -275,7 +284,13 @@ class Trainer:
         target = batch["piano_roll"]
         parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
-            parts["onset"] = self.onset_bce(heads["onset"].float(), batch["onset_roll"]) * self.config.onset_loss_weight
+            if self.config.held_onset_weight != 1.0:
+                onset = nn.functional.binary_cross_entropy_with_logits(
+                    heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_bce.pos_weight,
+                    weight=held_key_weights(target, self.config.held_onset_weight))
+            else:
+                onset = self.onset_bce(heads["onset"].float(), batch["onset_roll"])
+            parts["onset"] = onset * self.config.onset_loss_weight
         if "velocity" in heads:
             mask = batch["onset_roll"]
             err = (torch.sigmoid(heads["velocity"].float()) - batch["velocity_roll"]) ** 2
