@@ -72,6 +72,21 @@ def test_the_decoder_holds_notes_while_the_pedal_is_down_like_apply_sustain():
     assert decode_notes(frame, None, pedal=pedal, **kw) == decode_notes(frame, None, **kw)
 
 
+def test_a_short_pedal_lift_ends_held_notes_even_with_the_dip_bridge():
+    # Pianists change the pedal with a lift of a few frames; the dip bridge is for the frame
+    # head's dips, so it must not carry a pedal-held note across the lift.
+    played = [NoteEvent(60, 0.10, 0.40, None), NoteEvent(64, 1.40, 1.60, None)]
+    intervals = [(0.25, 1.20), (1.25, 2.0)]
+    frame, onset = _probs(played, 250)
+    pedal = pedal_roll(intervals, 250, HOP)
+    kw = dict(hop_s=HOP, frame_threshold=0.5, onset_threshold=0.5, median_filter_size=1, min_duration_s=0.0)
+    expected = [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in apply_sustain(played, intervals)]
+    assert expected == [(60, 0.1, 1.2), (64, 1.4, 2.0)]
+    for gap in (0.0, 0.15):
+        held = decode_notes(frame, onset, pedal=pedal, max_gap_s=gap, **kw)
+        assert [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in held] == expected
+
+
 @pytest.mark.parametrize("block", [1, 7, 64])
 def test_streaming_with_pedal_equals_whole_clip(block):
     rng = np.random.default_rng(3)

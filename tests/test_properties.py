@@ -90,7 +90,7 @@ def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonse
     prev = np.vstack([np.full((1, frame.shape[1]), -np.inf), onset[:-1]])
     nxt = np.vstack([onset[1:], np.full((1, frame.shape[1]), -np.inf)])
     peaks = (onset >= onset_threshold) & (onset >= prev) & (onset > nxt)
-    sounding_all = _bridged(active | (onset > onset_threshold) | (pedal[:, None] >= 0.5), peaks, max_gap)
+    sounding_all = _bridged(active | (onset > onset_threshold), peaks, max_gap) | (pedal[:, None] >= 0.5)
     open_, last, out = {}, {}, []
     for t in range(len(frame)):
         sounding = sounding_all[t]

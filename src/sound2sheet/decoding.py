@@ -239,10 +239,10 @@ class StreamingDecoder:
         onset = buf["onset"]
         # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
         sounding = active | (onset > self.onset_threshold)
+        if self.gap:  # before the pedal: a short lift between two presses must still end notes
+            sounding = bridge_gaps(sounding, peaks, self.gap)
         if "pedal" in buf:
             sounding |= buf["pedal"] >= self.pedal_threshold  # the pedal holds every open note
-        if self.gap:
-            sounding = bridge_gaps(sounding, peaks, self.gap)
         sounding = sounding[lo:stop]
         peak_keys, peak_rows = np.nonzero(peaks[lo:stop].T)
         quiet_keys, quiet_rows = np.nonzero(~sounding.T)
