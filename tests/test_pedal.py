@@ -232,3 +232,73 @@ def test_chunked_transcription_with_a_pedal_head_equals_decoding_the_whole_file(
     chunked = Transcriber(model, cfg, chunk_frames=200).transcribe_array(audio, 16000).notes
     assert [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in chunked] == \
         [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in whole]
+
+
+def test_a_detached_pedal_stack_leaves_the_note_heads_alone():
+    """``pedal_dim``: its own stack starts "up", warm-starts a model without one unchanged, and
+    its loss sends no gradient into the features the note heads share."""
+    from sound2sheet.model.classifier import PEDAL_PRIOR_LOGIT
+
+    torch.manual_seed(0)
+    old = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16)).eval()
+    new = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, pedal_head=True, pedal_dim=8)).eval()
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing and all(k.startswith("classifier.pedal_net.") for k in missing) and not unexpected
+    mel = torch.randn(2, 128, 300)
+    with torch.no_grad():
+        a, b = old.forward_heads(mel), new.forward_heads(mel)
+    for head in a:
+        torch.testing.assert_close(a[head], b[head])
+    assert b["pedal"].shape == (2, 300, 1) and torch.all(b["pedal"] == PEDAL_PRIOR_LOGIT)
+    new.train()
+    new.forward_heads(mel)["pedal"].sum().backward()
+    grads = {n: p.grad for n, p in new.named_parameters()}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("classifier.pedal_net."))
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith("classifier.pedal_net."))
+    with pytest.raises(ValueError, match="pedal_dim"):
+        tiny_model_config(pedal_head=True, pedal_dim=8)  # no refiner to take the shape of
+
+
+def test_only_the_chosen_pieces_pedal_labels_train_the_head_and_train_only_freezes_the_rest(tmp_path):
+    import soundfile as sf
+
+    from sound2sheet.data.manifest import ManifestItem, write_manifest
+    from sound2sheet.data.synth import synthesize
+    from sound2sheet.model import Trainer
+    from sound2sheet.model.dataset import create_dataloaders
+    from tests.conftest import training_config
+
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "midi").mkdir()
+    items = []
+    for name in ("Maestro_2", "bach"):
+        notes = [NoteEvent(60, 0.2, 0.5, 90), NoteEvent(67, 1.0, 1.3, 90)]
+        sf.write(tmp_path / "audio" / f"{name}.flac", synthesize(notes, 16000, duration=1.3), 16000)
+        notes_to_pretty_midi(notes, pedal=[(0.4, 1.2)]).write(str(tmp_path / "midi" / f"{name}.mid"))
+        items.append(ManifestItem(audio=f"audio/{name}.flac", midi=f"midi/{name}.mid", piece=name))
+    write_manifest(tmp_path, "train", items)
+    dc = DataConfig(dataset_dir=tmp_path, crop_seconds=1.28, pedal_pieces=r"^Maestro_\d+$")
+    ds = PianoDataset(dc, "train", crop_frames=128)
+    assert [ds[i]["pedal_weight"] for i in range(len(ds))] == [1.0, 0.0]
+    assert PianoDataset(DataConfig(dataset_dir=tmp_path), "train", crop_frames=128)[1]["pedal_weight"] == 1.0
+    with pytest.raises(ValueError, match="pedal_pieces"):
+        DataConfig(pedal_pieces="(")
+
+    mc = tiny_model_config(refine_layers=2, refine_dim=16, pedal_head=True, pedal_dim=8)
+    tc = training_config(tmp_path / "ckpt", num_epochs=1, batch_size=2, train_only=["classifier.pedal_net"])
+    train, _, _ = create_dataloaders(dc, mc, tc)
+    model = Sound2SheetModel(mc)
+    trainer = Trainer(model, train, None, mc, tc, dc)
+    batch = collate_batch([ds[0], ds[1]])
+    heads = model.forward_heads(batch["mel"])
+    # the masked loss is the pedal BCE of the weighted item alone
+    pedal_only = torch.nn.functional.binary_cross_entropy_with_logits(heads["pedal"][0, :, 0], batch["pedal_roll"][0])
+    got = trainer.compute_loss(heads, batch)[1]["pedal"]
+    assert got == pytest.approx(float(pedal_only.detach()) * tc.pedal_loss_weight, rel=1e-5)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and all(n.startswith("classifier.pedal_net.") for n in changed)
+    with pytest.raises(ValueError, match="train_only"):
+        Trainer(Sound2SheetModel(mc), train, None, mc,
+                training_config(tmp_path / "c2", train_only=["nothing.here"]), dc)

@@ -24,9 +24,9 @@ class TemporalRefiner(nn.Module):
     head changes nothing until training moves it.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, config: ModelConfig) -> None:
+    def __init__(self, in_dim: int, out_dim: int, config: ModelConfig, dim: int | None = None) -> None:
         super().__init__()
-        dim, k = config.refine_dim, config.refine_kernel
+        dim, k = dim or config.refine_dim, config.refine_kernel
         self.inp = nn.Conv1d(in_dim, dim, 1)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.GELU(), nn.Conv1d(dim, dim, k, dilation=2 ** i, padding=(k // 2) * 2 ** i))
@@ -52,7 +52,8 @@ class PianoRollClassifier(nn.Module):
     neighbours' context; then ``num_classifier_layers`` fully connected layers, the last of
     which emits ``num_keys`` logits for every head (frame, and onset/velocity when enabled)
     from one shared trunk, plus the :class:`TemporalRefiner`'s corrections when configured.
-    With ``pedal_head`` the dict also holds ``pedal``: logits ``[batch, frames, 1]``.
+    With ``pedal_head`` the dict also holds ``pedal``: logits ``[batch, frames, 1]`` (from its
+    own stack over the detached trunk features when ``pedal_dim`` is set).
     """
 
     def __init__(self, in_dim: int, config: ModelConfig, heads: tuple[str, ...] = ("frame",)) -> None:
@@ -78,7 +79,11 @@ class PianoRollClassifier(nn.Module):
                 self.out.bias[i * self.num_keys:(i + 1) * self.num_keys] = PRIOR_LOGITS.get(head, 0.0)
         self.refiner = TemporalRefiner(dim, self.num_keys * len(heads), config) if config.refine_layers else None
         self.pedal: nn.Linear | None = None
-        if config.pedal_head:  # zero weights: a warm start keeps every other output as it was
+        self.pedal_net: TemporalRefiner | None = None
+        if config.pedal_head and config.pedal_dim:  # its own stack, on detached features
+            self.pedal_net = TemporalRefiner(dim, 1, config, dim=config.pedal_dim)
+            nn.init.constant_(self.pedal_net.out.bias, PEDAL_PRIOR_LOGIT)
+        elif config.pedal_head:  # zero weights: a warm start keeps every other output as it was
             self.pedal = nn.Linear(config.refine_dim if self.refiner is not None else dim, 1)
             nn.init.zeros_(self.pedal.weight)
             nn.init.constant_(self.pedal.bias, PEDAL_PRIOR_LOGIT)
@@ -101,4 +106,6 @@ class PianoRollClassifier(nn.Module):
         out = dict(zip(self.heads, logits.split(self.num_keys, dim=-1)))
         if self.pedal is not None:
             out["pedal"] = self.pedal(pedal_in)
+        elif self.pedal_net is not None:
+            out["pedal"] = self.pedal_net(x.detach())[0]
         return out

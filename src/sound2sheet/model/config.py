@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,6 +124,11 @@ class ModelConfig(_DictConfig):
     # Zero weights and a "pedal up" bias, so a warm start decodes as before; the decoder holds
     # notes while it is down (InferenceConfig.use_pedal).
     pedal_head: bool = False
+    # > 0: the pedal head is its own stack of that width, shaped like the refiner (its layers
+    # and kernel, so its reach is refine_radius_frames), over the trunk's features *detached*:
+    # its loss cannot move the note heads, which cost them when it shared their features
+    # (docs/experiments.md #10). 0: one linear layer on the refiner's hidden features.
+    pedal_dim: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -188,6 +194,8 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"refine_dim must be >= 1, got {self.refine_dim}")
         if self.refine_kernel < 3 or self.refine_kernel % 2 == 0:
             raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
+        if self.pedal_dim < 0 or (self.pedal_dim and not self.refine_layers):
+            raise ConfigError("pedal_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:
@@ -258,6 +266,9 @@ class TrainingConfig(_DictConfig):
     # re-strike, or an attack elsewhere heard through a held note): where the dev set's onset
     # errors sit (docs/experiments.md #19). 1: every cell alike.
     held_onset_weight: float = 1.0
+    # Train only the parameters whose names start with one of these (e.g.
+    # ["classifier.pedal_net"]); the rest stay frozen. Empty: train everything.
+    train_only: list[str] = dataclasses.field(default_factory=list)
     velocity_loss_weight: float = 0.5
     pedal_loss_weight: float = 0.5
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
@@ -320,6 +331,11 @@ class DataConfig(_DictConfig):
     norm_std: float = AUDIOSET_STD
     crop_seconds: float = 10.24  # training crop; the small/base encoder window is 1024 frames
     sustain_pedal: bool = True  # extend offsets while CC64 >= 64, as the benchmarks' ground truth
+    # Items whose pedal labels train the pedal head: a regular expression their manifest
+    # ``piece`` must match ("": all). Real performances carry a pedal one can hear; the music21
+    # and generated pieces carry a humanised one over legato writing that one mostly cannot
+    # (docs/experiments.md #10), and a held-out performance checks the head.
+    pedal_pieces: str = ""
     onset_radius_frames: int = 1  # soft onset target half-width (see sound2sheet.labels)
     cache_dir: str | None = None  # feature cache; None: <dataset_dir>/.cache (each extra dir: its own)
     val_max_seconds: float | None = None  # validate/test on the first N s of each file (CPU-friendly)
@@ -363,6 +379,10 @@ class DataConfig(_DictConfig):
             raise ConfigError("crop_seconds must be positive")
         if self.onset_radius_frames < 0:
             raise ConfigError("onset_radius_frames must be >= 0")
+        try:
+            re.compile(self.pedal_pieces)
+        except re.error as exc:
+            raise ConfigError(f"pedal_pieces is not a regular expression: {exc}") from None
 
     @property
     def frame_duration_ms(self) -> float:

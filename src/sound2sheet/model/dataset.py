@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -95,7 +96,8 @@ class PianoDataset(Dataset):
     Each item is a dict: ``mel`` float32 ``[n_features, frames]`` (log-mel, then the pitch
     spectrum when configured: :meth:`AudioProcessor.features`), ``piano_roll`` /
     ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``pedal_roll`` float32
-    ``[frames]`` (sustain pedal down, from the MIDI's CC64), ``audio_path`` str,
+    ``[frames]`` (sustain pedal down, from the MIDI's CC64), ``pedal_weight`` float (1 if the
+    item's pedal labels count, ``DataConfig.pedal_pieces``, else 0), ``audio_path`` str,
     ``n_frames`` (frames of real audio; the rest is padding) and ``start_frame``.
 
     With ``crop_frames`` each file is cut into consecutive segments of that length (the last,
@@ -139,6 +141,8 @@ class PianoDataset(Dataset):
             if missing:
                 more = f" (and {len(missing) - 3} more)" if len(missing) > 3 else ""
                 raise DatasetError(f"{split} manifest of {root} names missing files: {', '.join(missing[:3])}{more}")
+        pattern = re.compile(data_config.pedal_pieces)  # "" matches every piece
+        self.pedal_weights = [1.0 if pattern.search(it.piece or it.id or it.audio) else 0.0 for it in self.items]
         self.crop_frames = crop_frames
         self.random_crops = random_crops
         self.seed = seed
@@ -251,6 +255,7 @@ class PianoDataset(Dataset):
             "onset_roll": torch.from_numpy(rolls.onset),
             "velocity_roll": torch.from_numpy(rolls.velocity),
             "pedal_roll": torch.from_numpy(pedal),
+            "pedal_weight": self.pedal_weights[item_index],
             "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
             "n_frames": valid,
             "start_frame": start,
@@ -322,6 +327,8 @@ def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict
                     t = torch.nn.functional.pad(t, (0, 0) * (t.dim() - 1) + (0, pad))
             tensors.append(t)
         out[key] = torch.stack(tensors)
+    if "pedal_weight" in items[0]:
+        out["pedal_weight"] = torch.tensor([it["pedal_weight"] for it in items], dtype=torch.float32)
     out["n_frames"] = torch.tensor([it["n_frames"] for it in items])
     out["start_frame"] = torch.tensor([it["start_frame"] for it in items])
     out["audio_path"] = [it["audio_path"] for it in items]

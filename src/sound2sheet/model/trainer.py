@@ -182,6 +182,13 @@ class Trainer:
             if new:
                 log.info("warm start from %s: %d tensors not in it keep their initialisation (%s)",
                          training_config.init_from, len(new), ", ".join(sorted({".".join(k.split(".")[:2]) for k in new})))
+        if training_config.train_only:
+            prefixes = tuple(training_config.train_only)
+            names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
+            if not names:
+                raise ConfigError(f"train_only {list(prefixes)} names no parameter of this model")
+            for n, p in model.named_parameters():
+                p.requires_grad_(n.startswith(prefixes))
         if ddp.is_distributed():
             # Broadcasts rank 0's weights; every head is in the loss, so no unused parameters.
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -297,7 +304,13 @@ class Trainer:
             norm = mask.sum().clamp(min=1.0) if velocity_norm is None else velocity_norm
             parts["velocity"] = (err * mask).sum() / norm * self.config.velocity_loss_weight
         if "pedal" in heads:
-            parts["pedal"] = self.bce_plain(heads["pedal"][..., 0].float(), batch["pedal_roll"]) * self.config.pedal_loss_weight
+            logits, labels = heads["pedal"][..., 0].float(), batch["pedal_roll"]
+            if "pedal_weight" in batch:  # only the items whose pedal labels count (DataConfig.pedal_pieces)
+                per_item = nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1)
+                pedal = (per_item * batch["pedal_weight"]).sum() / batch["pedal_weight"].sum().clamp(min=1.0)
+            else:
+                pedal = self.bce_plain(logits, labels)
+            parts["pedal"] = pedal * self.config.pedal_loss_weight
         total = sum(parts.values())
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
