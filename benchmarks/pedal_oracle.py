@@ -3,10 +3,12 @@
 For each ``<name>.<audio>`` + ``<name>.mid`` pair in DIR, the model's probabilities are decoded
 twice, with its own decoding settings: as shipped, and with the reference MIDI's CC64 pedal
 fed to the pedal-holding decoder (:mod:`sound2sheet.decoding`). The difference is the ceiling
-of what a perfect pedal head adds with that rule; a learnt one gets part of it. A diagnostic:
-nothing is tuned on what it prints.
+of what a perfect pedal head adds with that rule; a learnt one gets part of it. For a model
+with a pedal head, its own pedal is decoded too (at the checkpoint's ``pedal_threshold``), and
+its frame accuracy and F1 against the true CC64 are printed. A diagnostic: nothing is tuned on
+what it prints.
 
-Usage: python benchmarks/pedal_oracle.py [DIR] [--checkpoint CKPT] [--threads N]
+Usage: python benchmarks/pedal_oracle.py [DIR] [--checkpoint CKPT] [--threads N] [--max-seconds S]
 (DIR defaults to ../shared/bench/dev)
 """
 
@@ -22,6 +24,7 @@ def main() -> None:
     parser.add_argument("dir", nargs="?", default="../shared/bench/dev")
     parser.add_argument("--checkpoint", default=None, help="model (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=None, help="score only the first N s of each piece")
     args = parser.parse_args()
 
     import torch
@@ -39,24 +42,41 @@ def main() -> None:
     kwargs = model.inference_config.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
     rows = []
     for pair in collect_pairs(args.dir):
-        audio = processor.load_audio(pair.audio)  # at the level Transcriber gives it
-        features = processor.feature_tensor(audio * peak_gain(audio_peak(audio), model.inference_config.normalize_peak))
+        whole = processor.load_audio(pair.audio)  # at the level Transcriber gives it
+        audio = whole if args.max_seconds is None else whole[: int(args.max_seconds * processor.sample_rate)]
+        features = processor.feature_tensor(audio * peak_gain(audio_peak(whole), model.inference_config.normalize_peak))
         probs = {k: v[0] for k, v in model.probabilities(features.unsqueeze(0)).items()}
-        probs.pop("pedal", None)
+        own = probs.pop("pedal", None)
         reference = reference_notes(pair.midi)
+        if args.max_seconds is not None:
+            reference = [n for n in reference if n.onset < args.max_seconds]
         plain = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), **kwargs)
         pedal = pedal_roll(read_pedal_intervals(pair.midi), len(probs["frame"]), processor.hop_s)
         held = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=pedal, **kwargs)
-        a, b = score_piece(reference, plain, processor.hop_s), score_piece(reference, held, processor.hop_s)
-        rows.append((pair.name, a, b, float(pedal.mean())))
+        scores = [score_piece(reference, plain, processor.hop_s), score_piece(reference, held, processor.hop_s)]
+        extra = {}
+        if own is not None:
+            own = own[:, 0]
+            learnt = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=own, **kwargs)
+            scores.append(score_piece(reference, learnt, processor.hop_s))
+            down, truth = own >= model.inference_config.pedal_threshold, pedal >= 0.5
+            tp = float((down & truth).sum())
+            extra = {"accuracy": float((down == truth).mean()),
+                     "f1": 2 * tp / max(1.0, float(down.sum() + truth.sum()))}
+        rows.append((pair.name, scores, float(pedal.mean()), extra))
     keys = ("note_onset_f1", "note_offset_f1")
-    heads = "  ".join(f"{k[5:] + ' plain':>16} {k[5:] + ' +pedal':>16}" for k in keys)
-    print(f"{'piece':<14} {'pedal down':>10}  {heads}")
-    for name, a, b, down in rows:
-        print(f"{name:<14} {down:>10.2f}  " + "  ".join(f"{a[k]:>16.4f} {b[k]:>16.4f}" for k in keys))
-    mean = {k: (np.mean([r[1][k] for r in rows]), np.mean([r[2][k] for r in rows])) for k in keys}
-    print(f"{'mean':<14} {'':>10}  " + "  ".join(f"{mean[k][0]:>16.4f} {mean[k][1]:>16.4f}" for k in keys))
-
+    labels = ["plain", "+pedal"] + (["+own"] if rows and rows[0][3] else [])
+    heads = "  ".join(f"{k[5:] + ' ' + lab:>16}" for k in keys for lab in labels)
+    tail = f"  {'own acc':>8} {'own F1':>8}" if len(labels) == 3 else ""
+    print(f"{'piece':<14} {'pedal down':>10}  {heads}{tail}")
+    for name, scores, down, extra in rows:
+        cells = "  ".join(f"{s[k]:>16.4f}" for k in keys for s in scores)
+        more = f"  {extra['accuracy']:>8.3f} {extra['f1']:>8.3f}" if extra else ""
+        print(f"{name:<14} {down:>10.2f}  {cells}{more}")
+    cells = "  ".join(f"{np.mean([r[1][i][k] for r in rows]):>16.4f}" for k in keys for i in range(len(labels)))
+    more = (f"  {np.mean([r[3]['accuracy'] for r in rows]):>8.3f} {np.mean([r[3]['f1'] for r in rows]):>8.3f}"
+            if len(labels) == 3 else "")
+    print(f"{'mean':<14} {'':>10}  {cells}{more}")
 
 if __name__ == "__main__":
     main()
