@@ -34,12 +34,14 @@ def main() -> None:
     from sound2sheet.evaluate import collect_pairs, reference_notes, score_piece
     from sound2sheet.inference import load_model
     from sound2sheet.labels import pedal_roll
+    from sound2sheet.metrics import frame_counts, frame_scores
     from sound2sheet.midi import read_pedal_intervals
 
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
     kwargs = model.inference_config.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
+    keys = ("note_onset_f1", "note_offset_f1")
     rows = []
     for pair in collect_pairs(args.dir):
         whole = processor.load_audio(pair.audio)  # at the level Transcriber gives it
@@ -54,29 +56,22 @@ def main() -> None:
         pedal = pedal_roll(read_pedal_intervals(pair.midi), len(probs["frame"]), processor.hop_s)
         held = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=pedal, **kwargs)
         scores = [score_piece(reference, plain, processor.hop_s), score_piece(reference, held, processor.hop_s)]
-        extra = {}
+        extra = []
         if own is not None:
             own = own[:, 0]
             learnt = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=own, **kwargs)
             scores.append(score_piece(reference, learnt, processor.hop_s))
-            down, truth = own >= model.inference_config.pedal_threshold, pedal >= 0.5
-            tp = float((down & truth).sum())
-            extra = {"accuracy": float((down == truth).mean()),
-                     "f1": 2 * tp / max(1.0, float(down.sum() + truth.sum()))}
-        rows.append((pair.name, scores, float(pedal.mean()), extra))
-    keys = ("note_onset_f1", "note_offset_f1")
-    labels = ["plain", "+pedal"] + (["+own"] if rows and rows[0][3] else [])
+            agreement = frame_scores(frame_counts(own >= model.inference_config.pedal_threshold, pedal >= 0.5))
+            extra = [agreement["frame_accuracy"], agreement["frame_f1"]]
+        rows.append((pair.name, float(pedal.mean()), [s[k] for k in keys for s in scores] + extra))
+    own_head = model.config.pedal_head
+    labels = ["plain", "+pedal"] + (["+own"] if own_head else [])
     heads = "  ".join(f"{k[5:] + ' ' + lab:>16}" for k in keys for lab in labels)
-    tail = f"  {'own acc':>8} {'own F1':>8}" if len(labels) == 3 else ""
+    tail = f"  {'own acc':>16} {'own F1':>16}" if own_head else ""
     print(f"{'piece':<14} {'pedal down':>10}  {heads}{tail}")
-    for name, scores, down, extra in rows:
-        cells = "  ".join(f"{s[k]:>16.4f}" for k in keys for s in scores)
-        more = f"  {extra['accuracy']:>8.3f} {extra['f1']:>8.3f}" if extra else ""
-        print(f"{name:<14} {down:>10.2f}  {cells}{more}")
-    cells = "  ".join(f"{np.mean([r[1][i][k] for r in rows]):>16.4f}" for k in keys for i in range(len(labels)))
-    more = (f"  {np.mean([r[3]['accuracy'] for r in rows]):>8.3f} {np.mean([r[3]['f1'] for r in rows]):>8.3f}"
-            if len(labels) == 3 else "")
-    print(f"{'mean':<14} {'':>10}  {cells}{more}")
+    for name, down, values in rows:
+        print(f"{name:<14} {down:>10.2f}  " + "  ".join(f"{v:>16.4f}" for v in values))
+    print(f"{'mean':<14} {'':>10}  " + "  ".join(f"{v:>16.4f}" for v in np.mean([r[2] for r in rows], axis=0)))
 
 if __name__ == "__main__":
     main()

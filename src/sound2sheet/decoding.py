@@ -20,8 +20,8 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
 
 Onset-driven decoding can bridge short dips (``max_gap_s``): a held note whose frame
 probability sinks below the threshold for at most that long and comes back, with no onset peak
-on its key in between or just after, stays one note. Such dips, typically 20-100 ms deep in a held note
-while other keys are struck, ended about 60 % of the long notes that came out too short on the
+on its key in between or just after, stays one note. Such dips, typically 20-100 ms long in a
+held note while other keys are struck, ended about 60 % of the long notes that came out too short on the
 dev set's first performance (docs/experiments.md #19); without an onset peak the rest of the
 note was lost, since only peaks start notes.
 
@@ -192,8 +192,7 @@ class StreamingDecoder:
         if "onset" in buf:
             # Buffer row 0 is the true start or held-back history (never decided here), and the
             # last row only gets decided at the true end: -inf beyond both is exact.
-            peaks = onset_peaks(buf["onset"], self.onset_threshold)
-            notes = self._onset_notes(active, peaks, lo, stop)
+            notes = self._onset_notes(active, onset_peaks(buf["onset"], self.onset_threshold), lo, stop)
         else:
             notes = self._frame_runs(active, lo, stop)
         self._done = self._first + stop

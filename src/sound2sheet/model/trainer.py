@@ -208,7 +208,7 @@ class Trainer:
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.amp_dtype == torch.float16)
         self.bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.pos_weight))
-        self.onset_bce = nn.BCEWithLogitsLoss(pos_weight=self._pos_weight(training_config.onset_pos_weight))
+        self.onset_pos_weight = self._pos_weight(training_config.onset_pos_weight)
         self.bce_plain = nn.BCEWithLogitsLoss()
         self.state = TrainState(world_size=self.world_size)
         resume = training_config.resume_from
@@ -291,12 +291,10 @@ class Trainer:
         target = batch["piano_roll"]
         parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
-            if self.config.held_onset_weight != 1.0:
-                onset = nn.functional.binary_cross_entropy_with_logits(
-                    heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_bce.pos_weight,
-                    weight=held_key_weights(target, self.config.held_onset_weight))
-            else:
-                onset = self.onset_bce(heads["onset"].float(), batch["onset_roll"])
+            held = self.config.held_onset_weight
+            onset = nn.functional.binary_cross_entropy_with_logits(
+                heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_pos_weight,
+                weight=held_key_weights(target, held) if held != 1.0 else None)
             parts["onset"] = onset * self.config.onset_loss_weight
         if "velocity" in heads:
             mask = batch["onset_roll"]
