@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,6 +81,18 @@ dataset-uiowa: $(STAMP)
 		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
 		--generate 40 --generate-seconds 60 \
 		--soundfont UIowa_SteinwayB:0:0 --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 0
+
+# Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
+# basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.
+REPEATS_DATASET ?= data/repeats
+REPEATS_FONTS := $(STANDARD_FONTS) Salamander:0:0 VSCO2_Piano:0:0 UIowa_SteinwayB:0:0
+
+dataset-repeats: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(REPEATS_DATASET) \
+		--generate 360 --generate-seconds 60 --generate-style repeats \
+		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
 
 clean-venv:

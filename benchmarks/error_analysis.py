@@ -9,6 +9,8 @@ references (``REF_DIR/<name>.mid``) and prints, per piece:
   200 ms after its onset (a double trigger of one strike);
 * same-key inter-onset intervals of estimate vs reference: echo onsets show up as short
   intervals the reference does not have;
+* recall of reference notes by the time since the same key's previous strike: re-strikes at
+  performance speed (150-300 ms) are where dense performances lose notes;
 * recall and precision by register (below C5 the fbank cannot tell semitones apart);
 * mean velocity and pitch of missed vs found reference notes;
 * offsets of the onset-matched notes, by reference duration: within mir_eval's offset
@@ -29,6 +31,8 @@ from sound2sheet.midi import read_midi_notes
 
 TOLERANCES = (0.05, 0.1, 0.2)
 IOI_BINS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, np.inf)
+# Time since the same key's previous reference onset; "first" is a key's first strike.
+RESTRIKE_BINS = ((0.0, 0.15), (0.15, 0.3), (0.3, 1.0), (1.0, np.inf))
 DURATION_BINS = ((0.0, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, np.inf))
 # Registers split where AST's 25 ms fbank stops resolving semitones (C5, MIDI 72) and below.
 REGISTERS = ((21, 48), (48, 60), (60, 72), (72, 109))
@@ -58,6 +62,23 @@ def _ioi_histogram(notes):
     return np.histogram(np.concatenate(gaps) if gaps else [], IOI_BINS)[0]
 
 
+def restrike_recall(ref, found: set[int]) -> list[tuple[str, int, float]]:
+    """(bin label, reference notes in it, share found) by the time since the key's last onset."""
+    since = np.full(len(ref), np.inf)
+    last: dict[int, float] = {}
+    for i in sorted(range(len(ref)), key=lambda i: ref[i].onset):
+        if ref[i].pitch in last:
+            since[i] = ref[i].onset - last[ref[i].pitch]
+        last[ref[i].pitch] = ref[i].onset
+    first = np.isinf(since)
+    rows = [("first", first)]
+    for lo, hi in RESTRIKE_BINS:
+        label = f"{lo * 1000:.0f}-{hi * 1000:.0f} ms" if np.isfinite(hi) else f">{lo * 1000:.0f} ms"
+        rows.append((label, ~first & (since >= lo) & (since < hi)))
+    hit = np.array([i in found for i in range(len(ref))], dtype=bool)
+    return [(label, int(mask.sum()), float(hit[mask].mean()) if mask.any() else 0.0) for label, mask in rows]
+
+
 def analyse(ref, est) -> list[str]:
     lines = []
     for tol in TOLERANCES:
@@ -78,6 +99,8 @@ def analyse(ref, est) -> list[str]:
         hist = _ioi_histogram(notes)
         lines.append(f"  same-key inter-onset intervals (ms), {name}: "
                      + ", ".join(f"{b} {c}" for b, c in zip(labels, hist)))
+    lines.append("  recall by time since the key's last strike: "
+                 + ", ".join(f"{label} {share:.2f} ({n})" for label, n, share in restrike_recall(ref, found)))
     parts = []
     for lo, hi in REGISTERS:
         r_in = [i for i, n in enumerate(ref) if lo <= n.pitch < hi]

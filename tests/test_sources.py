@@ -65,3 +65,36 @@ def test_music21_export_is_humanised_piano():
     chord_spread = [np.ptp(onsets[(onsets >= t - 0.05) & (onsets < t + 0.05)]) for t in onsets[:40]]
     assert max(chord_spread) > 0.001  # voices of a chord are no longer exactly together
     assert score_to_midi("/nonexistent/score.xml", np.random.default_rng(0)) is None
+
+
+def test_repeats_style_writes_restrikes_at_performance_speed():
+    pieces = generate_pieces(4, seed=0, duration=60.0, style="repeats")
+    mixed = generate_pieces(4, seed=0, duration=60.0)
+
+    def restrikes(pms):
+        count = 0
+        for pm in pms:
+            by_key: dict[int, list] = {}
+            for start, pitch, end, _ in _notes(pm):
+                by_key.setdefault(pitch, []).append((start, end))
+            for spans in by_key.values():
+                for (s0, e0), (s1, _) in zip(spans, spans[1:]):
+                    assert s1 >= e0  # still one sounding copy of a key at a time
+                    count += 0.14 <= s1 - s0 <= 0.4
+        return count
+
+    assert restrikes(pieces) > 3 * restrikes(mixed)
+    assert {n[1] for pm in pieces for n in _notes(pm)} >= set(range(30, 90))  # not one register only
+    assert _notes(generate_pieces(1, seed=0, style="repeats")[0]) == _notes(pieces[0])
+
+
+def test_unknown_generator_style_is_refused():
+    with pytest.raises(ValueError, match="unknown generator style"):
+        generate_piece(np.random.default_rng(0), 10.0, style="fugue")
+
+
+def test_generated_piece_ids_name_their_style():
+    from sound2sheet.data.build import generated_pieces
+
+    assert [p.id for p in generated_pieces(2)] == ["gen_00000", "gen_00001"]
+    assert [(p.id, p.ref) for p in generated_pieces(1, "repeats")] == [("gen_repeats_00000", "repeats")]

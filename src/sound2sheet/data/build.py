@@ -71,6 +71,7 @@ class BuildConfig:
     music21_limit: int | None = None
     generate: int = 0
     generate_seconds: float = 60.0
+    generate_style: str = "mixed"  # sound2sheet.data.generate.STYLES
     maestro: Path | None = None
     soundfonts: list[str] = field(default_factory=list)
     renders_per_piece: int = 1
@@ -121,8 +122,10 @@ def music21_pieces(queries: list[str], limit: int | None) -> list[Piece]:
     return list(pieces.values())
 
 
-def generated_pieces(n: int) -> list[Piece]:
-    return [Piece(f"gen_{i:05d}", "generated", str(i), split="train") for i in range(n)]
+def generated_pieces(n: int, style: str = "mixed") -> list[Piece]:
+    """Ids name the style (the mixed style keeps its original ``gen_NNNNN``), so two styles' pieces never share a seed."""
+    prefix = "gen_" if style == "mixed" else f"gen_{style}_"
+    return [Piece(f"{prefix}{i:05d}", "generated", style, split="train") for i in range(n)]
 
 
 def maestro_pieces(root: Path) -> list[Piece]:
@@ -190,7 +193,7 @@ def load_symbolic(piece: Piece, seed: int, generate_seconds: float, max_seconds:
     if piece.source == "generated":
         from sound2sheet.data.generate import generate_piece
 
-        return generate_piece(rng, generate_seconds)
+        return generate_piece(rng, generate_seconds, piece.ref)
     from sound2sheet.data.music21_source import score_to_midi
 
     pm = score_to_midi(piece.ref, rng, max_seconds)
@@ -264,7 +267,7 @@ def collect_pieces(config: BuildConfig) -> list[Piece]:
     pieces = midi_pieces(config.midi)
     if config.music21 is not None:
         pieces += music21_pieces(config.music21, config.music21_limit)
-    pieces += generated_pieces(config.generate)
+    pieces += generated_pieces(config.generate, config.generate_style)
     if config.maestro is not None:
         pieces += maestro_pieces(config.maestro)
     ids = [p.id for p in pieces]

@@ -168,8 +168,86 @@ def _section_leaps(w: _Writer, t: float, beat: float, dyn) -> float:
     return t
 
 
+def _repeat_rate(rng, beat: float) -> float:
+    """Re-strikes per second at performance speed, 2.5-7 a second (``_section_repeated`` covers 8-20)."""
+    return float(rng.uniform(2.5, 7.0))
+
+
+def _section_repeated_chords(w: _Writer, t: float, beat: float, dyn) -> float:
+    """Repeated chords (one hand, 1-4 keys) that move a note now and then, often under a melody."""
+    rng = w.rng
+    rate = _repeat_rate(rng, beat)
+    centre = int(rng.integers(36, 76))
+    scale = _scale(rng, int(rng.integers(0, 12)) + 60)
+    near = scale[(scale >= centre - 7) & (scale <= centre + 7)]
+    chord = sorted(rng.choice(near, min(len(near), int(rng.integers(1, 5))), replace=False))
+    count = int(rng.integers(8, 33))
+    fill = rng.uniform(0.3, 0.95)  # staccato to legato
+    melody = scale[(scale > max(chord) + 3) & (scale < HIGH - 2)] if rng.random() < 0.6 else scale[:0]
+    until = t
+    for k in range(count):
+        if k and rng.random() < 0.25:  # move one chord note by a step
+            i = int(rng.integers(len(chord)))
+            chord[i] = int(np.clip(chord[i] + rng.choice([-2, -1, 1, 2]), LOW, HIGH))
+        for p in set(chord):
+            w.add(int(p), t + rng.uniform(0, 0.01), fill / rate, dyn(k / count) - 10 + rng.normal(0, 6))
+        if len(melody) and t >= until:
+            length = rng.integers(1, 5) / rate
+            w.add(int(rng.choice(melody)), t, length * 0.95, dyn(k / count) + 8 + rng.normal(0, 6))
+            until = t + length
+        t += 1.0 / rate
+    return t
+
+
+def _section_repeated_melody(w: _Writer, t: float, beat: float, dyn) -> float:
+    """A melody whose notes are struck 1-4 times each, over a held bass (often pedalled)."""
+    rng = w.rng
+    rate = _repeat_rate(rng, beat)
+    scale = _scale(rng, int(rng.integers(0, 12)) + 60)
+    lo = int(rng.integers(48, 80))
+    tune = scale[(scale >= lo) & (scale <= lo + 14)]
+    start, end = t, t + rng.uniform(2.0, 6.0)
+    bass = int(rng.integers(LOW + 3, 52))
+    while t < end:
+        p = int(rng.choice(tune))
+        for _ in range(int(rng.integers(1, 5))):
+            w.add(p, t, rng.uniform(0.5, 0.95) / rate, dyn((t - start) / (end - start)) + rng.normal(0, 8))
+            t += 1.0 / rate
+        if rng.random() < 0.3:
+            t += 1.0 / rate  # a rest
+    for p in (bass, bass + 12) if rng.random() < 0.5 else (bass,):
+        w.add(p, start, t - start, dyn(0.0) - 5)
+    return t
+
+
+def _section_repeated_bass(w: _Writer, t: float, beat: float, dyn) -> float:
+    """Drumming repeated bass notes or octaves under right-hand chords."""
+    rng = w.rng
+    rate = _repeat_rate(rng, beat)
+    scale = _scale(rng, int(rng.integers(0, 12)) + 60)
+    bass = int(rng.integers(LOW, 55))
+    octave = rng.random() < 0.5
+    count = int(rng.integers(8, 33))
+    rh = scale[(scale > 60) & (scale < 90)]
+    for k in range(count):
+        if k and k % int(rng.integers(4, 9)) == 0:
+            bass = int(np.clip(bass + rng.choice([-5, -2, 2, 5, 7]), LOW, 60))
+        for p in (bass, bass + 12) if octave else (bass,):
+            w.add(p, t, rng.uniform(0.4, 0.9) / rate, dyn(k / count) + rng.normal(0, 8))
+        if k % 4 == 0:
+            for p in rng.choice(rh, int(rng.integers(2, 4)), replace=False):
+                w.add(int(p), t + rng.uniform(0, 0.02), 3.5 / rate, dyn(k / count) + rng.normal(0, 6))
+        t += 1.0 / rate
+    return t
+
+
 SECTIONS = (_section_scale, _section_arpeggio, _section_chords, _section_repeated, _section_cluster,
             _section_two_hands, _section_trill, _section_leaps)
+# Same-key re-strikes at performance speed (2.5-7 a second) inside textures: the notes dense
+# performances are full of and the mixed style rarely writes. Its pieces keep a share of the
+# mixed sections, so a set of them is not one texture only.
+REPEAT_SECTIONS = (_section_repeated_chords, _section_repeated_melody, _section_repeated_bass)
+STYLES = {"mixed": (SECTIONS, 0.0), "repeats": (SECTIONS, 0.7)}  # sections, share of REPEAT_SECTIONS
 
 
 def _dynamics(rng: np.random.Generator) -> Callable[[float], float]:
@@ -179,17 +257,23 @@ def _dynamics(rng: np.random.Generator) -> Callable[[float], float]:
     return lambda x: level + slope * (x - 0.5) + (25 if rng.random() < 0.08 else 0) + rng.normal(0, 5)
 
 
-def generate_piece(rng: np.random.Generator, duration: float = 60.0):
-    """A one-instrument piano ``PrettyMIDI`` about ``duration`` seconds long."""
+def generate_piece(rng: np.random.Generator, duration: float = 60.0, style: str = "mixed"):
+    """A one-instrument piano ``PrettyMIDI`` about ``duration`` seconds long, in one of ``STYLES``."""
     import pretty_midi
 
+    if style not in STYLES:
+        raise ValueError(f"unknown generator style {style!r}: expected one of {', '.join(STYLES)}")
+    sections, repeat_share = STYLES[style]
     w = _Writer(rng)
     t = 0.3
     bpm = rng.uniform(50, 200)
     while t < duration - 1.0:
         bpm = float(np.clip(bpm * rng.uniform(0.8, 1.25), 50, 200))  # tempo drifts between sections
         beat = 60.0 / bpm
-        section = SECTIONS[int(rng.integers(len(SECTIONS)))]
+        if repeat_share and rng.random() < repeat_share:
+            section = REPEAT_SECTIONS[int(rng.integers(len(REPEAT_SECTIONS)))]
+        else:
+            section = sections[int(rng.integers(len(sections)))]
         start = t
         t = section(w, t, beat, _dynamics(rng))
         if rng.random() < 0.4:  # sustain pedal over this section
@@ -208,6 +292,6 @@ def generate_piece(rng: np.random.Generator, duration: float = 60.0):
     return pm
 
 
-def generate_pieces(n: int, seed: int, duration: float = 60.0) -> list:
+def generate_pieces(n: int, seed: int, duration: float = 60.0, style: str = "mixed") -> list:
     """``n`` pieces, deterministic by ``seed``."""
-    return [generate_piece(np.random.default_rng([seed, i]), duration) for i in range(n)]
+    return [generate_piece(np.random.default_rng([seed, i]), duration, style) for i in range(n)]
