@@ -9,6 +9,17 @@ def _notes(pm):
     return sorted((n.start, n.pitch, n.end, n.velocity) for i in pm.instruments for n in i.notes)
 
 
+def _key_spans(pm) -> list[list[tuple[float, float]]]:
+    """Each key's (start, end) spans in time order, checked never to overlap."""
+    by_key: dict[int, list] = {}
+    for start, pitch, end, _ in _notes(pm):
+        by_key.setdefault(pitch, []).append((start, end))
+    for spans in by_key.values():
+        for (_, e0), (s1, _) in zip(spans, spans[1:]):
+            assert s1 >= e0  # one key never sounds twice at once
+    return list(by_key.values())
+
+
 @pytest.fixture(scope="module")
 def pieces():
     return generate_pieces(8, seed=0, duration=60.0)
@@ -34,12 +45,7 @@ def test_generated_pieces_have_pedal_repeated_notes_and_no_key_overlap(pieces):
     assert sum(1 for pm in pieces for cc in pm.instruments[0].control_changes if cc.number == 64) >= 4
     fast_repeats = 0
     for pm in pieces:
-        by_key: dict[int, list] = {}
-        for start, pitch, end, _ in _notes(pm):
-            by_key.setdefault(pitch, []).append((start, end))
-        for spans in by_key.values():
-            for (s0, e0), (s1, _) in zip(spans, spans[1:]):
-                assert s1 >= e0  # one key never sounds twice at once
+        for spans in _key_spans(pm):
             starts = np.array([s for s, _ in spans])
             if len(starts) >= 8 and np.any(starts[7:] - starts[:-7] <= 1.0):
                 fast_repeats += 1
@@ -72,16 +78,8 @@ def test_repeats_style_writes_restrikes_at_performance_speed():
     mixed = generate_pieces(4, seed=0, duration=60.0)
 
     def restrikes(pms):
-        count = 0
-        for pm in pms:
-            by_key: dict[int, list] = {}
-            for start, pitch, end, _ in _notes(pm):
-                by_key.setdefault(pitch, []).append((start, end))
-            for spans in by_key.values():
-                for (s0, e0), (s1, _) in zip(spans, spans[1:]):
-                    assert s1 >= e0  # still one sounding copy of a key at a time
-                    count += 0.14 <= s1 - s0 <= 0.4
-        return count
+        return sum(0.14 <= s1 - s0 <= 0.4 for pm in pms for spans in _key_spans(pm)
+                   for (s0, _), (s1, _) in zip(spans, spans[1:]))
 
     assert restrikes(pieces) > 3 * restrikes(mixed)
     assert {n[1] for pm in pieces for n in _notes(pm)} >= set(range(30, 90))  # not one register only
