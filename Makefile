@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -94,6 +94,17 @@ dataset-repeats: $(STAMP)
 		--generate 360 --generate-seconds 60 --generate-style repeats \
 		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
+
+# Held-out pieces of the same style (another seed, validation split), for judging a stage that
+# trains on data/repeats: a fifth set for benchmarks/tune_decoding.py --dataset.
+REPEATS_VAL_DATASET ?= data/repeats-val
+
+dataset-repeats-val: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(REPEATS_VAL_DATASET) \
+		--generate 36 --generate-seconds 60 --generate-style repeats --generate-split val \
+		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 1
 
 clean-venv:
 	rm -rf $(VENV)

@@ -212,3 +212,14 @@ def test_unexportable_source_pieces_are_skipped_not_fatal(tmp_path, monkeypatch,
     info = build_dataset(cfg, progress=False)
     assert info["total"]["items"] == 1 and list(info["skipped"]) == ["piece_1--TimGM6mb-0-0--r0"]
     assert build_dataset(cfg, progress=False)["build"]["items_built"] == 0  # not retried on resume
+
+
+def test_cli_held_out_repeats_pieces_land_in_the_validation_split(tmp_path, capsys):
+    from sound2sheet.data.manifest import read_manifest
+
+    out = tmp_path / "rep_val"
+    args = ["make-dataset", "--out", str(out), "--generate", "2", "--generate-seconds", "4", "--generate-style", "repeats",
+            "--generate-split", "val", "--soundfont", TIMGM, "--augment", "none", "--jobs", "1", "--seed", "1"]
+    assert cli_main(args) == 0
+    val = read_manifest(out, "val")
+    assert [it.piece for it in val] == ["gen_repeats_00000", "gen_repeats_00001"] and not read_manifest(out, "train")

@@ -96,3 +96,4 @@ def test_generated_piece_ids_name_their_style():
 
     assert [p.id for p in generated_pieces(2)] == ["gen_00000", "gen_00001"]
     assert [(p.id, p.ref) for p in generated_pieces(1, "repeats")] == [("gen_repeats_00000", "repeats")]
+    assert {p.split for p in generated_pieces(3)} == {"train"} and {p.split for p in generated_pieces(3, split="val")} == {"val"}

@@ -81,7 +81,9 @@ def _add_make_dataset(sub) -> None:
     p.add_argument("--generate", type=int, default=0, metavar="N", help="N procedural pieces covering all 88 keys (training split)")
     p.add_argument("--generate-seconds", type=float, default=60.0, help="length of each generated piece (default 60 s)")
     p.add_argument("--generate-style", choices=["mixed", "repeats"], default="mixed",
-                   help="mixed: all textures (default); repeats: mostly same-key re-strikes at 3-9 a second in chords, melodies and basses")
+                   help="mixed: all textures (default); repeats: mostly same-key re-strikes at 2.5-7 a second in chords, melodies and basses")
+    p.add_argument("--generate-split", choices=["train", "val", "test"], default="train",
+                   help="split of the generated pieces (default train; val with another --seed gives a held-out set)")
     p.add_argument("--maestro", type=Path, help="MAESTRO-v3-layout folder: real audio + MIDI with its canonical split")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio rate stored (default 16000)")
     p.add_argument("--seed", type=int, default=0, help="splits, timbre choice and augmentation derive from it (default 0)")
@@ -201,7 +203,7 @@ def _cmd_make_dataset(args) -> int:
     specs = [str(_resolve_spec(text, args.soundfont_dir, parse_spec)) for text in args.soundfont]
     config = BuildConfig(
         out_dir=args.out, midi=list(args.midi), music21=args.music21, music21_limit=args.music21_limit,
-        generate=args.generate, generate_seconds=args.generate_seconds, generate_style=args.generate_style, maestro=args.maestro, soundfonts=specs,
+        generate=args.generate, generate_seconds=args.generate_seconds, generate_style=args.generate_style, generate_split=args.generate_split, maestro=args.maestro, soundfonts=specs,
         renders_per_piece=args.renders_per_piece, midi_renders=args.midi_renders, sample_rate=args.sample_rate, seed=args.seed,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
         allow_reserved=args.allow_reserved,

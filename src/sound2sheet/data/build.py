@@ -5,7 +5,8 @@ Why it is built this way:
 
 * Splits are by *piece*: every render of a piece lands in one split, so validation never
   hears a piece it trained on. MAESTRO keeps its canonical split; generated pieces are
-  training-only (they are not music to validate on); other pieces are assigned by a hash of
+  training-only by default (not music to validate on), but ``generate_split="val"`` with
+  another seed makes a held-out set of a texture training targets; other pieces are assigned by a hash of
   ``(seed, piece id)``.
 * Every item's randomness (timbre choice, augmentation) derives from ``(seed, item id)``, so
   rebuilding, resuming or adding sources never changes an existing item.
@@ -72,6 +73,7 @@ class BuildConfig:
     generate: int = 0
     generate_seconds: float = 60.0
     generate_style: str = "mixed"  # sound2sheet.data.generate.STYLES
+    generate_split: str = "train"  # "val" or "test" makes a held-out procedural set
     maestro: Path | None = None
     soundfonts: list[str] = field(default_factory=list)
     renders_per_piece: int = 1
@@ -122,10 +124,10 @@ def music21_pieces(queries: list[str], limit: int | None) -> list[Piece]:
     return list(pieces.values())
 
 
-def generated_pieces(n: int, style: str = "mixed") -> list[Piece]:
+def generated_pieces(n: int, style: str = "mixed", split: str = "train") -> list[Piece]:
     """Ids name the style (the mixed style keeps its original ``gen_NNNNN``), so two styles' pieces never share a seed."""
     prefix = "gen_" if style == "mixed" else f"gen_{style}_"
-    return [Piece(f"{prefix}{i:05d}", "generated", style, split="train") for i in range(n)]
+    return [Piece(f"{prefix}{i:05d}", "generated", style, split=split) for i in range(n)]
 
 
 def maestro_pieces(root: Path) -> list[Piece]:
@@ -267,7 +269,7 @@ def collect_pieces(config: BuildConfig) -> list[Piece]:
     pieces = midi_pieces(config.midi)
     if config.music21 is not None:
         pieces += music21_pieces(config.music21, config.music21_limit)
-    pieces += generated_pieces(config.generate, config.generate_style)
+    pieces += generated_pieces(config.generate, config.generate_style, config.generate_split)
     if config.maestro is not None:
         pieces += maestro_pieces(config.maestro)
     ids = [p.id for p in pieces]
