@@ -223,3 +223,11 @@ def test_cli_held_out_repeats_pieces_land_in_the_validation_split(tmp_path, caps
     assert cli_main(args) == 0
     val = read_manifest(out, "val")
     assert [it.piece for it in val] == ["gen_repeats_00000", "gen_repeats_00001"] and not read_manifest(out, "train")
+
+
+@pytest.mark.parametrize("field, value", [("generate_style", "fugue"), ("generate_split", "dev")])
+def test_a_bad_generator_style_or_split_is_refused_before_building(tmp_path, field, value):
+    cfg = _config(tmp_path / "bad_gen", [], generate=1, **{field: value})
+    with pytest.raises(DatasetError, match=f"unknown {field}"):
+        build_dataset(cfg, progress=False)
+    assert not (tmp_path / "bad_gen" / "items").exists() or not any((tmp_path / "bad_gen" / "items").iterdir())

@@ -293,6 +293,13 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
         for spec in config.soundfonts:
             if parse_spec(spec).held_out:
                 raise DatasetError(f"{spec}: MuseScore_General is the dev set's held-out timbre (--allow-reserved overrides)")
+    if config.generate:  # before any item is built, not once per failed item
+        from sound2sheet.data.generate import STYLES
+
+        if config.generate_style not in STYLES:
+            raise DatasetError(f"unknown generate_style {config.generate_style!r}: expected one of {', '.join(STYLES)}")
+        if config.generate_split not in ("train", "val", "test"):
+            raise DatasetError(f"unknown generate_split {config.generate_split!r}: expected train, val or test")
     if any(p.source != "maestro" for p in pieces) and not config.soundfonts:
         raise DatasetError("rendering MIDI needs at least one --soundfont")
     for spec in config.soundfonts:

@@ -168,7 +168,7 @@ def _section_leaps(w: _Writer, t: float, beat: float, dyn) -> float:
     return t
 
 
-def _repeat_rate(rng, beat: float) -> float:
+def _repeat_rate(rng) -> float:
     """Re-strikes per second at performance speed, 2.5-7 a second (``_section_repeated`` covers 8-20)."""
     return float(rng.uniform(2.5, 7.0))
 
@@ -176,7 +176,7 @@ def _repeat_rate(rng, beat: float) -> float:
 def _section_repeated_chords(w: _Writer, t: float, beat: float, dyn) -> float:
     """Repeated chords (one hand, 1-4 keys) that move a note now and then, often under a melody."""
     rng = w.rng
-    rate = _repeat_rate(rng, beat)
+    rate = _repeat_rate(rng)
     centre = int(rng.integers(36, 76))
     scale = _scale(rng, int(rng.integers(0, 12)) + 60)
     near = scale[(scale >= centre - 7) & (scale <= centre + 7)]
@@ -202,7 +202,7 @@ def _section_repeated_chords(w: _Writer, t: float, beat: float, dyn) -> float:
 def _section_repeated_melody(w: _Writer, t: float, beat: float, dyn) -> float:
     """A melody whose notes are struck 1-4 times each, over a held bass (often pedalled)."""
     rng = w.rng
-    rate = _repeat_rate(rng, beat)
+    rate = _repeat_rate(rng)
     scale = _scale(rng, int(rng.integers(0, 12)) + 60)
     lo = int(rng.integers(48, 80))
     tune = scale[(scale >= lo) & (scale <= lo + 14)]
@@ -223,7 +223,7 @@ def _section_repeated_melody(w: _Writer, t: float, beat: float, dyn) -> float:
 def _section_repeated_bass(w: _Writer, t: float, beat: float, dyn) -> float:
     """Drumming repeated bass notes or octaves under right-hand chords."""
     rng = w.rng
-    rate = _repeat_rate(rng, beat)
+    rate = _repeat_rate(rng)
     scale = _scale(rng, int(rng.integers(0, 12)) + 60)
     bass = int(rng.integers(LOW, 55))
     octave = rng.random() < 0.5
@@ -247,7 +247,7 @@ SECTIONS = (_section_scale, _section_arpeggio, _section_chords, _section_repeate
 # performances are full of and the mixed style rarely writes. Its pieces keep a share of the
 # mixed sections, so a set of them is not one texture only.
 REPEAT_SECTIONS = (_section_repeated_chords, _section_repeated_melody, _section_repeated_bass)
-STYLES = {"mixed": (SECTIONS, 0.0), "repeats": (SECTIONS, 0.7)}  # sections, share of REPEAT_SECTIONS
+STYLES = {"mixed": 0.0, "repeats": 0.7}  # style: share of sections drawn from REPEAT_SECTIONS
 
 
 def _dynamics(rng: np.random.Generator) -> Callable[[float], float]:
@@ -263,7 +263,7 @@ def generate_piece(rng: np.random.Generator, duration: float = 60.0, style: str 
 
     if style not in STYLES:
         raise ValueError(f"unknown generator style {style!r}: expected one of {', '.join(STYLES)}")
-    sections, repeat_share = STYLES[style]
+    repeat_share = STYLES[style]
     w = _Writer(rng)
     t = 0.3
     bpm = rng.uniform(50, 200)
@@ -273,7 +273,7 @@ def generate_piece(rng: np.random.Generator, duration: float = 60.0, style: str 
         if repeat_share and rng.random() < repeat_share:
             section = REPEAT_SECTIONS[int(rng.integers(len(REPEAT_SECTIONS)))]
         else:
-            section = sections[int(rng.integers(len(sections)))]
+            section = SECTIONS[int(rng.integers(len(SECTIONS)))]
         start = t
         t = section(w, t, beat, _dynamics(rng))
         if rng.random() < 0.4:  # sustain pedal over this section
