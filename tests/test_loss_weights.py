@@ -1,4 +1,4 @@
-"""The onset loss's extra weight on held keys (TrainingConfig.held_onset_weight)."""
+"""The onset loss's extra weights on held keys and quiet strikes (TrainingConfig.held_onset_weight, quiet_onset_weight)."""
 
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from sound2sheet.errors import ConfigError
 from sound2sheet.model import Sound2SheetModel, Trainer
 from sound2sheet.model.dataset import create_dataloaders
-from sound2sheet.model.trainer import held_key_weights
+from sound2sheet.model.trainer import held_key_weights, quiet_onset_weights
 from tests.conftest import tiny_model_config, training_config
 
 
@@ -45,3 +45,37 @@ def test_only_held_cells_weigh_more_in_the_onset_loss(data_config, tmp_path):
     assert got[4.0] > got[1.0] * 1.01  # held cells carry loss, so the weight shows
     with pytest.raises(ConfigError, match="held_onset_weight"):
         training_config(tmp_path, held_onset_weight=0.0)
+
+
+def test_quiet_onset_weights_favour_quiet_strikes_only():
+    onset = torch.zeros(1, 4, 3)
+    velocity = torch.zeros(1, 4, 3)
+    onset[0, 1, 0], velocity[0, 1, 0] = 1.0, 0.25  # a quiet strike
+    onset[0, 2, 1], velocity[0, 2, 1] = 0.5, 1.0  # a loud one (soft target neighbour)
+    w = quiet_onset_weights(onset, velocity, 2.0)
+    assert w.shape == onset.shape
+    assert w[0, 1, 0] == pytest.approx(2.5)
+    assert w[0, 2, 1] == pytest.approx(1.0)
+    assert torch.equal(w[0, :, 2], torch.ones(4))  # no onset: plain weight
+    assert torch.equal(quiet_onset_weights(onset, velocity, 0.0), torch.ones_like(onset))
+
+
+def test_quiet_onset_weight_enters_the_onset_loss(data_config, tmp_path):
+    mc = tiny_model_config()
+    train, _, _ = create_dataloaders(data_config, mc, training_config(tmp_path / "a"))
+    batch = next(iter(train))
+    target, velocity = batch["onset_roll"], batch["velocity_roll"]
+    assert (target > 0).any()
+    torch.manual_seed(0)
+    logits = torch.randn_like(target) * 3
+    pos_weight = torch.full((target.shape[-1],), 10.0)
+    elements = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight,
+                                                                   reduction="none")
+    tc = training_config(tmp_path / "q", quiet_onset_weight=2.0, held_onset_weight=3.0, onset_pos_weight=10.0)
+    trainer = Trainer(Sound2SheetModel(mc), train, None, mc, tc, data_config)
+    got = trainer.compute_loss({"frame": logits, "onset": logits}, batch)[1]["onset"]
+    both = held_key_weights(batch["piano_roll"], 3.0) * quiet_onset_weights(target, velocity, 2.0)
+    assert got == pytest.approx(float((elements * both).mean()), rel=1e-5)
+    assert got > float((elements * held_key_weights(batch["piano_roll"], 3.0)).mean()) * 1.001
+    with pytest.raises(ConfigError, match="quiet_onset_weight"):
+        training_config(tmp_path, quiet_onset_weight=-1.0)

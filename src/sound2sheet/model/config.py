@@ -266,6 +266,10 @@ class TrainingConfig(_DictConfig):
     # re-strike, or an attack elsewhere heard through a held note): where the dev set's onset
     # errors sit (docs/experiments.md #19). 1: every cell alike.
     held_onset_weight: float = 1.0
+    # Extra onset BCE weight on quiet strikes: an onset target cell of velocity v (0-1) weighs
+    # 1 + quiet_onset_weight * (1 - v). The re-strikes the model misses on dev are the quiet
+    # ones (docs/experiments.md #20-21). 0: velocity plays no part.
+    quiet_onset_weight: float = 0.0
     # Train only the parameters whose names start with one of these (e.g.
     # ["classifier.pedal_net"]); the rest stay frozen. Empty: train everything.
     train_only: list[str] = dataclasses.field(default_factory=list)
@@ -286,6 +290,8 @@ class TrainingConfig(_DictConfig):
             raise ConfigError("batch_size must be >= 1")
         if self.held_onset_weight <= 0:
             raise ConfigError("held_onset_weight must be positive")
+        if self.quiet_onset_weight < 0:
+            raise ConfigError("quiet_onset_weight must be >= 0")
         if self.num_epochs < 1:
             raise ConfigError("num_epochs must be >= 1")
         if self.lr_schedule not in ("cosine", "linear", "constant"):

@@ -128,6 +128,14 @@ def held_key_weights(piano_roll: torch.Tensor, weight: float) -> torch.Tensor:
     return 1.0 + (weight - 1.0) * held.to(piano_roll.dtype)
 
 
+def quiet_onset_weights(onset_roll: torch.Tensor, velocity_roll: torch.Tensor, weight: float) -> torch.Tensor:
+    """``[batch, frames, keys]`` loss weights: ``1 + weight * (1 - velocity)`` on onset target
+    cells (``onset_roll > 0``; ``velocity_roll`` in 0-1 there), 1 elsewhere, so a quiet strike
+    costs more to miss than a loud one."""
+    quiet = (1.0 - velocity_roll).clamp(0.0, 1.0) * (onset_roll > 0).to(velocity_roll.dtype)
+    return 1.0 + weight * quiet
+
+
 def reference_notes_from_labels(batch: dict[str, Any], b: int, hop_s: float, min_pitch: int):
     """The notes a batch item's labels encode (onset roll separates re-struck keys)."""
     n = int(batch["n_frames"][b])
@@ -291,10 +299,13 @@ class Trainer:
         target = batch["piano_roll"]
         parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
-            held = self.config.held_onset_weight
+            held, quiet = self.config.held_onset_weight, self.config.quiet_onset_weight
+            weight = held_key_weights(target, held) if held != 1.0 else None
+            if quiet > 0 and "velocity_roll" in batch:
+                by_level = quiet_onset_weights(batch["onset_roll"], batch["velocity_roll"], quiet)
+                weight = by_level if weight is None else weight * by_level
             onset = nn.functional.binary_cross_entropy_with_logits(
-                heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_pos_weight,
-                weight=held_key_weights(target, held) if held != 1.0 else None)
+                heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_pos_weight, weight=weight)
             parts["onset"] = onset * self.config.onset_loss_weight
         if "velocity" in heads:
             mask = batch["onset_roll"]
