@@ -301,7 +301,7 @@ class Trainer:
         if "onset" in heads:
             held, quiet = self.config.held_onset_weight, self.config.quiet_onset_weight
             weight = held_key_weights(target, held) if held != 1.0 else None
-            if quiet > 0 and "velocity_roll" in batch:
+            if quiet > 0:  # every training batch carries velocity_roll (PianoDataset)
                 by_level = quiet_onset_weights(batch["onset_roll"], batch["velocity_roll"], quiet)
                 weight = by_level if weight is None else weight * by_level
             onset = nn.functional.binary_cross_entropy_with_logits(
