@@ -1,7 +1,8 @@
 """Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
 the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
 interval (and, with ``--reonset-threshold``, the stricter threshold for splitting a note that
-still sounds; with ``--max-gap-ms``, the longest dip a held note bridges; with
+still sounds; with ``--max-gap-ms``, the longest dip a held note bridges; with ``--hold-threshold`` and
+``--hold-after-ms``, the frame threshold for long notes and the age it applies from; with
 ``--min-duration-ms``, the shortest note kept) are swept over cached probabilities, and the setting with the best mean note-onset
 F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is printed together with the ``export-model --inference``
 flags that bake it into a shipped checkpoint. For a model with a sustain-pedal head, ``--pedal`` also
@@ -9,7 +10,7 @@ sweeps its threshold (``off``: decode without the pedal). The audio is level-nor
 ``Transcriber`` does it (``InferenceConfig.normalize_peak``, the checkpoint's own by default);
 ``--normalize-peak`` sweeps that target too (0: the recorded level).
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9]
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def main() -> None:
     ap.add_argument("--max-gap-ms", type=float, nargs="+", default=None,
                     help="longest dips a held note bridges to try (InferenceConfig.max_gap_ms; 0: off); "
                          "default: the checkpoint's own setting")
+    ap.add_argument("--hold-threshold", type=float, nargs="+", default=None,
+                    help="frame thresholds for long notes to try (InferenceConfig.hold_threshold; 0: off); "
+                         "default: the checkpoint's own setting")
+    ap.add_argument("--hold-after-ms", type=float, nargs="+", default=None,
+                    help="ages from which the long-note threshold applies to try (InferenceConfig.hold_after_ms); "
+                         "default: the checkpoint's own setting")
     ap.add_argument("--min-duration-ms", type=float, nargs="+", default=None,
                     help="shortest notes kept to try (InferenceConfig.min_note_duration_ms); "
                          "default: the checkpoint's own setting")
@@ -69,6 +76,8 @@ def main() -> None:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     levels = [base.normalize_peak] if args.normalize_peak is None else args.normalize_peak
     gaps = [base.max_gap_ms] if args.max_gap_ms is None else args.max_gap_ms
+    holds = [base.hold_threshold] if args.hold_threshold is None else args.hold_threshold
+    hold_ages = [base.hold_after_ms] if args.hold_after_ms is None else args.hold_after_ms
     durations = [base.min_note_duration_ms] if args.min_duration_ms is None else args.min_duration_ms
     pieces: dict[float, list] = {level: [] for level in levels}  # normalize_peak -> [(probs, reference)]
     for dataset in args.dataset:
@@ -84,34 +93,38 @@ def main() -> None:
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
           f"first {args.max_seconds:.0f} s each")
     print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | max gap (ms) "
-          "| min duration (ms) | pedal | normalize peak | note-onset F1 | note-with-offset F1 |\n"
-          "|---|---|---|---|---|---|---|---|---|---|")
+          "| hold threshold | hold after (ms) | min duration (ms) | pedal | normalize peak | note-onset F1 "
+          "| note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
-    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, gaps, durations, pedals,
-                             levels)
-    for frame_t, onset_t, reonset, reonset_t, gap, duration, pedal, level in grid:
+    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, gaps, holds, hold_ages,
+                             durations, pedals, levels)
+    for frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal, level in grid:
         if 0 < reonset_t <= onset_t and 0 in args.reonset_threshold:
             continue  # no stricter than the onset threshold: the same as off, which the grid tries
+        if hold == 0 and hold_age != hold_ages[0]:
+            continue  # off: the age does not matter
         config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
                                      min_reonset_ms=reonset, reonset_threshold=reonset_t, max_gap_ms=gap,
-                                     min_note_duration_ms=duration,
+                                     hold_threshold=hold, hold_after_ms=hold_age, min_note_duration_ms=duration,
                                      normalize_peak=level, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, duration, pedal, level))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {gap:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal,
+                        level))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, duration, pedal, level = max(
+    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal, level = max(
         (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
-          f"max gap {gap:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
+          f"max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
           f"note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
              f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g} "
-             f"--inference max_gap_ms={gap:g} --inference min_note_duration_ms={duration:g} "
+             f"--inference max_gap_ms={gap:g} --inference hold_threshold={hold:g} --inference hold_after_ms={hold_age:g} "
+             f"--inference min_note_duration_ms={duration:g} "
              f"--inference normalize_peak={level:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")

@@ -192,11 +192,39 @@ def test_a_short_dip_inside_a_held_note_does_not_end_it():
         InferenceConfig(max_gap_ms=-1)
 
 
+def test_a_long_note_is_judged_by_the_hold_threshold():
+    # A decaying note: frame probability 0.9 falling to 0.1 over 2 s. Short notes keep the
+    # frame threshold (a staccato note's 0.4 tail still ends it); a note past hold_after
+    # goes on down to the hold threshold.
+    p, o = _roll(400), _roll(400)
+    p[20:220, 39] = np.linspace(0.9, 0.1, 200)
+    o[[19, 20, 21], 39] = [0.3, 0.95, 0.2]
+    p[300:310, 40] = 0.9
+    p[310:330, 40] = 0.35  # a short note's tail
+    o[[299, 300, 301], 40] = [0.3, 0.95, 0.2]
+    def spans(**kw):
+        return [(n.pitch, n.onset, round(n.offset, 2)) for n in decode_notes(p, o, hop_s=HOP, median_filter_size=1, **kw)]
+    base = spans()
+    assert base == [(60, 0.2, 1.2), (61, 3.0, 3.1)]  # 0.9 -> 0.1 passes 0.5 after 100 frames
+    held = spans(hold_threshold=0.3, hold_after_s=0.5)
+    assert held == [(60, 0.2, 1.7), (61, 3.0, 3.1)]  # ... and 0.3 after 150
+    assert spans(hold_threshold=0.3, hold_after_s=0.0)[1] == (61, 3.0, 3.3)  # no age: every note
+    assert spans(hold_threshold=None, hold_after_s=0.5) == base
+    kwargs = InferenceConfig(hold_threshold=0.3, hold_after_ms=500).decoder_kwargs(HOP, 21)
+    assert (kwargs["hold_threshold"], kwargs["hold_after_s"]) == (0.3, 0.5)
+    assert InferenceConfig().decoder_kwargs(HOP, 21)["hold_threshold"] is None
+    with pytest.raises(ConfigError, match="hold_threshold"):
+        InferenceConfig(hold_threshold=1.2)
+    with pytest.raises(ConfigError, match="hold_after_ms"):
+        InferenceConfig(hold_after_ms=-5)
+
+
+@pytest.mark.parametrize("hold", [None, 0.1])
 @pytest.mark.parametrize("max_gap_s", [0.0, 0.08])
 @pytest.mark.parametrize("reonset_threshold", [None, 0.5])
 @pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
-def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s):
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s, hold):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -205,7 +233,7 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s,
     onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
     vel = rng.random((700, 88)).astype(np.float32)
     kwargs = dict(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s, onset_threshold=0.2,
-                  reonset_threshold=reonset_threshold, max_gap_s=max_gap_s)
+                  reonset_threshold=reonset_threshold, max_gap_s=max_gap_s, hold_threshold=hold, hold_after_s=0.15)
     whole = decode_notes(frames, onsets if use_onsets else None, vel, **kwargs)
     assert len(whole) > 50
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):

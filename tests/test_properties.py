@@ -26,10 +26,12 @@ def _valid(notes, n_frames):
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans(),
-       reonset=st.sampled_from([0.0, 0.03, 0.1]), gap=st.sampled_from([0.0, 0.02, 0.05]))
-def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset, gap):
+       reonset=st.sampled_from([0.0, 0.03, 0.1]), gap=st.sampled_from([0.0, 0.02, 0.05]),
+       hold=st.sampled_from([None, 0.3]))
+def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset, gap, hold):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if use_onsets else None
-    kwargs = dict(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset, max_gap_s=gap)
+    kwargs = dict(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset, max_gap_s=gap,
+                  hold_threshold=hold, hold_after_s=0.04)
     notes = decode_notes(frame, onset, **kwargs)
     _valid(notes, frame.shape[0])
     # fed in arbitrary blocks, the streaming decoder agrees
@@ -83,17 +85,19 @@ def _bridged(sounding, peaks, max_gap):
     return out
 
 
-def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonset_threshold, min_reonset, max_gap=0):
+def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonset_threshold, min_reonset, max_gap=0,
+                      hold_threshold=None, hold_after=0):
     """The onset-driven rules of sound2sheet.decoding, one frame at a time (median size 1,
     no minimum duration): the spec the vectorised decoder must match. Returns (key, start, end)."""
-    active = frame >= threshold
     prev = np.vstack([np.full((1, frame.shape[1]), -np.inf), onset[:-1]])
     nxt = np.vstack([onset[1:], np.full((1, frame.shape[1]), -np.inf)])
     peaks = (onset >= onset_threshold) & (onset >= prev) & (onset > nxt)
-    sounding_all = _bridged(active | (onset > onset_threshold), peaks, max_gap) | (pedal[:, None] >= 0.5)
+    young, old = (_bridged((frame >= th) | (onset > onset_threshold), peaks, max_gap) | (pedal[:, None] >= 0.5)
+                  for th in (threshold, hold_threshold or threshold))
     open_, last, out = {}, {}, []
     for t in range(len(frame)):
-        sounding = sounding_all[t]
+        # an open note at least hold_after frames old is judged by the hold threshold
+        sounding = [old[t, k] if k in open_ and t - open_[k] >= hold_after else young[t, k] for k in range(KEYS)]
         starts = [k for k in np.flatnonzero(peaks[t]) if t - last.get(k, -10**9) >= min_reonset - 1e-6
                   and (not (k in open_ and sounding[k]) or onset[t, k] >= reonset_threshold)]
         for k in list(open_):
@@ -107,14 +111,17 @@ def _reference_decode(frame, onset, pedal, *, threshold, onset_threshold, reonse
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=probs, data=st.data(), reonset_threshold=st.sampled_from([0.5, 0.8]),
-       min_reonset=st.sampled_from([0, 3, 12]), pedalled=st.booleans(), max_gap=st.sampled_from([0, 1, 4]))
+       min_reonset=st.sampled_from([0, 3, 12]), pedalled=st.booleans(), max_gap=st.sampled_from([0, 1, 4]),
+       hold=st.sampled_from([(None, 0), (0.3, 0), (0.3, 5), (0.7, 3)]))
 def test_onset_decoding_follows_the_frame_by_frame_rules(frame, data, reonset_threshold, min_reonset, pedalled,
-                                                         max_gap):
+                                                         max_gap, hold):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32)))
     pedal = data.draw(arrays(np.float32, frame.shape[:1], elements=st.floats(0, 1, width=32))) if pedalled \
         else np.zeros(len(frame), np.float32)
     notes = decode_notes(frame, onset, hop_s=HOP, median_filter_size=1, min_duration_s=0.0, pedal=pedal,
-                         min_reonset_s=min_reonset * HOP, reonset_threshold=reonset_threshold, max_gap_s=max_gap * HOP)
+                         min_reonset_s=min_reonset * HOP, reonset_threshold=reonset_threshold, max_gap_s=max_gap * HOP,
+                         hold_threshold=hold[0], hold_after_s=hold[1] * HOP)
     expected = _reference_decode(frame, onset, pedal, threshold=0.5, onset_threshold=0.5,
-                                 reonset_threshold=reonset_threshold, min_reonset=min_reonset, max_gap=max_gap)
+                                 reonset_threshold=reonset_threshold, min_reonset=min_reonset, max_gap=max_gap,
+                                 hold_threshold=hold[0], hold_after=hold[1])
     assert sorted((n.pitch - 21, round(n.onset / HOP), round(n.offset / HOP)) for n in notes) == expected

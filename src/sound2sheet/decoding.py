@@ -25,6 +25,11 @@ held note while other keys are struck, ended about 60 % of the long notes that c
 dev set's first performance (docs/experiments.md #19); without an onset peak the rest of the
 note was lost, since only peaks start notes.
 
+Onset-driven decoding can also judge a long note by a second frame threshold
+(``hold_threshold``, used once the note is ``hold_after_s`` old): a piano note decays, and the
+frame probability of a note held for seconds sinks with it, so one threshold that ends short
+notes where they end cuts long ones early.
+
 Notes shorter than ``min_duration_s`` are dropped in both.
 
 With sustain-pedal probabilities (``pedal``, one per frame; onset-driven decoding only) a
@@ -94,6 +99,18 @@ def bridge_gaps(sounding: np.ndarray, peaks: np.ndarray, max_gap: int) -> np.nda
     return s | (inside & no_peak)
 
 
+def _first_quiet(quiet: np.ndarray, quiet_old: np.ndarray, check_from: int, old_from: int) -> int | None:
+    """First row at or after ``check_from`` on which an open note ends: a row of ``quiet``
+    (sorted rows where a young note stops sounding) before row ``old_from``, else a row of
+    ``quiet_old`` (where an old one does) from then on; None if it sounds on."""
+    switch = max(check_from, old_from)
+    i = np.searchsorted(quiet, check_from)
+    if i < len(quiet) and (quiet_old is quiet or quiet[i] < switch):
+        return int(quiet[i])
+    j = np.searchsorted(quiet_old, switch)
+    return int(quiet_old[j]) if j < len(quiet_old) else None
+
+
 @dataclass
 class _Open:
     start: int  # absolute frame
@@ -124,6 +141,8 @@ class StreamingDecoder:
         pedal_threshold: float = 0.5,
         reonset_threshold: float | None = None,
         max_gap_s: float = 0.0,
+        hold_threshold: float | None = None,
+        hold_after_s: float = 0.0,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
         self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
@@ -138,6 +157,9 @@ class StreamingDecoder:
         # quiet rows a held note may bridge (onset-driven only; the frame-only decoder has no
         # onsets to tell a dip from a new note)
         self.gap = int(round(max_gap_s / hop_s)) if use_onsets else 0
+        # the frame threshold for notes at least ``hold_frames`` old (onset-driven only)
+        self.hold_threshold = hold_threshold if use_onsets and hold_threshold else None
+        self.hold_frames = int(round(hold_after_s / hop_s))
         # a row is final once the median filter, the peak picking and a bridge can see past it
         self.lookahead = max(1, self.radius) + 2 * self.gap
         self.history = self.radius + 1 + self.gap
@@ -192,7 +214,11 @@ class StreamingDecoder:
         if "onset" in buf:
             # Buffer row 0 is the true start or held-back history (never decided here), and the
             # last row only gets decided at the true end: -inf beyond both is exact.
-            notes = self._onset_notes(active, onset_peaks(buf["onset"], self.onset_threshold), lo, stop)
+            peaks = onset_peaks(buf["onset"], self.onset_threshold)
+            sounding = self._sounding(active, peaks, lo, stop)
+            held = sounding if self.hold_threshold is None else self._sounding(
+                binarize(frame, self.hold_threshold, self.median), peaks, lo, stop)
+            notes = self._onset_notes(sounding, held, peaks[lo:stop], lo)
         else:
             notes = self._frame_runs(active, lo, stop)
         self._done = self._first + stop
@@ -231,36 +257,46 @@ class StreamingDecoder:
                     out += self._close(key, note, self._first + lo + int(down))
         return out
 
-    def _onset_notes(self, active: np.ndarray, peaks: np.ndarray, lo: int, stop: int) -> list[NoteEvent]:
-        """Onset-driven rows ``[lo, stop)``, one key at a time, visiting only its peaks and the
-        rows where it falls silent (the rules are in the module docstring)."""
+    def _sounding(self, active: np.ndarray, peaks: np.ndarray, lo: int, stop: int) -> np.ndarray:
+        """Bool ``[stop - lo, keys]``: where an open note goes on sounding (module docstring)."""
         buf = self._buf
-        onset = buf["onset"]
         # strictly above: a soft label's neighbour sits exactly at 0.5 and must not lengthen a note
-        sounding = active | (onset > self.onset_threshold)
+        sounding = active | (buf["onset"] > self.onset_threshold)
         if self.gap:  # before the pedal: a short lift between two presses must still end notes
             sounding = bridge_gaps(sounding, peaks, self.gap)
         if "pedal" in buf:
             sounding |= buf["pedal"] >= self.pedal_threshold  # the pedal holds every open note
-        sounding = sounding[lo:stop]
-        peak_keys, peak_rows = np.nonzero(peaks[lo:stop].T)
-        quiet_keys, quiet_rows = np.nonzero(~sounding.T)
+        return sounding[lo:stop]
+
+    def _onset_notes(self, sounding: np.ndarray, held: np.ndarray, peaks: np.ndarray, lo: int) -> list[NoteEvent]:
+        """Onset-driven rows ``[lo, lo + len(sounding))``, one key at a time, visiting only its
+        peaks and the rows where it falls silent. ``sounding`` and ``held`` (same shape as
+        ``peaks``) say where a note younger / at least ``hold_frames`` old goes on."""
+        onset = self._buf["onset"]
+        origin = self._first + lo  # absolute frame of row 0
+        peak_keys, peak_rows = np.nonzero(peaks.T)
         keys = np.arange(sounding.shape[1])
+
+        def by_key(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            k, rows = np.nonzero(~mask.T)
+            return rows, np.searchsorted(k, keys), np.searchsorted(k, keys, side="right")
+
+        young, old = by_key(sounding), (by_key(held) if held is not sounding else None)
         peak_at = np.searchsorted(peak_keys, keys), np.searchsorted(peak_keys, keys, side="right")
-        quiet_at = np.searchsorted(quiet_keys, keys), np.searchsorted(quiet_keys, keys, side="right")
         out: list[NoteEvent] = []
         for key in sorted(set(self._open) | set(peak_keys.tolist())):
-            quiet = quiet_rows[quiet_at[0][key]:quiet_at[1][key]]
+            quiet = young[0][young[1][key]:young[2][key]]
+            quiet_old = quiet if old is None else old[0][old[1][key]:old[2][key]]
             note = self._open.pop(key, None)
             last = self._last_onset.get(key, -(10**12))
             check_from = 0  # first row on which an open note may end
             for p in peak_rows[peak_at[0][key]:peak_at[1][key]].tolist():
                 if note is not None:
-                    i = np.searchsorted(quiet, check_from)
-                    if i < len(quiet) and quiet[i] <= p:  # fell silent before (or at) this peak
-                        out += self._close(key, note, self._first + lo + int(quiet[i]))
+                    end = _first_quiet(quiet, quiet_old, check_from, note.start - origin + self.hold_frames)
+                    if end is not None and end <= p:  # fell silent before (or at) this peak
+                        out += self._close(key, note, origin + end)
                         note = None
-                t = self._first + lo + p
+                t = origin + p
                 if t - last < self.min_reonset_frames:
                     continue
                 strength = float(onset[lo + p, key])
@@ -270,9 +306,9 @@ class StreamingDecoder:
                     out += self._close(key, note, t)
                 note, last, check_from = _Open(t, strength, self._velocity(lo + p, key)), t, p + 1
             if note is not None:
-                i = np.searchsorted(quiet, check_from)
-                if i < len(quiet):
-                    out += self._close(key, note, self._first + lo + int(quiet[i]))
+                end = _first_quiet(quiet, quiet_old, check_from, note.start - origin + self.hold_frames)
+                if end is not None:
+                    out += self._close(key, note, origin + end)
                 else:
                     self._open[key] = note
             self._last_onset[key] = last
@@ -307,6 +343,8 @@ def decode_notes(
     pedal_threshold: float = 0.5,
     reonset_threshold: float | None = None,
     max_gap_s: float = 0.0,
+    hold_threshold: float | None = None,
+    hold_after_s: float = 0.0,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -322,6 +360,8 @@ def decode_notes(
             start a new note (None: ``onset_threshold``).
         max_gap_s: a held note's dips below the frame threshold up to this long, with no onset
             peak on its key, do not end it (onset-driven decoding only).
+        hold_threshold: frame threshold for notes at least ``hold_after_s`` old (None: the
+            frame threshold throughout; onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -330,7 +370,7 @@ def decode_notes(
         hop_s=hop_s, frame_threshold=frame_threshold, onset_threshold=onset_threshold,
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
         min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
-        max_gap_s=max_gap_s,
+        max_gap_s=max_gap_s, hold_threshold=hold_threshold, hold_after_s=hold_after_s,
     )
     notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
     return sort_notes(notes + decoder.finish())

@@ -440,6 +440,11 @@ class InferenceConfig(_DictConfig):
     # A held note whose frame probability dips below the threshold for at most this long, with
     # no onset peak on its key, stays one note (onset-driven decoding; 0: off).
     max_gap_ms: float = 0.0
+    # A note at least hold_after_ms old goes on while its frame probability is at or above
+    # hold_threshold instead of classification_threshold: a decaying piano note's probability
+    # sinks with it (onset-driven decoding; 0: off).
+    hold_threshold: float = 0.0
+    hold_after_ms: float = 0.0
     default_velocity: int = 80  # written when the model predicts no velocity
     # Scale each recording so its loudest sample sits here before the model hears it (at most
     # +40 dB), so a quiet recording is not heard as a different one. 0 keeps the level as
@@ -457,6 +462,7 @@ class InferenceConfig(_DictConfig):
             min_duration_s=self.min_note_duration_ms / 1000.0, min_pitch=min_pitch,
             min_reonset_s=self.min_reonset_ms / 1000.0, pedal_threshold=self.pedal_threshold,
             reonset_threshold=self.reonset_threshold or None, max_gap_s=self.max_gap_ms / 1000.0,
+            hold_threshold=self.hold_threshold or None, hold_after_s=self.hold_after_ms / 1000.0,
         )
 
     def __post_init__(self) -> None:
@@ -474,6 +480,10 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("pedal_threshold must be in (0, 1)")
         if self.max_gap_ms < 0:
             raise ConfigError("max_gap_ms must be >= 0")
+        if not 0.0 <= self.hold_threshold < 1.0:
+            raise ConfigError("hold_threshold must be in [0, 1) (0: off)")
+        if self.hold_after_ms < 0:
+            raise ConfigError("hold_after_ms must be >= 0")
         if not 0.0 <= self.reonset_threshold < 1.0:
             raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
         if not 0.0 <= self.normalize_peak <= 1.0:
