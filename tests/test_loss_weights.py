@@ -1,4 +1,5 @@
-"""The onset loss's extra weights on held keys and quiet strikes (TrainingConfig.held_onset_weight, quiet_onset_weight)."""
+"""The losses' extra weights: held keys and quiet strikes in the onset loss, long notes' tails in the frame loss
+(TrainingConfig.held_onset_weight, quiet_onset_weight, late_frame_weight)."""
 
 import pytest
 import torch
@@ -6,7 +7,7 @@ import torch
 from sound2sheet.errors import ConfigError
 from sound2sheet.model import Sound2SheetModel, Trainer
 from sound2sheet.model.dataset import create_dataloaders
-from sound2sheet.model.trainer import held_key_weights, quiet_onset_weights
+from sound2sheet.model.trainer import held_key_weights, late_frame_weights, note_age_frames, quiet_onset_weights
 from tests.conftest import tiny_model_config, training_config
 
 
@@ -79,3 +80,45 @@ def test_quiet_onset_weight_enters_the_onset_loss(data_config, tmp_path):
     assert got > float((elements * held_key_weights(batch["piano_roll"], 3.0)).mean()) * 1.001
     with pytest.raises(ConfigError, match="quiet_onset_weight"):
         training_config(tmp_path, quiet_onset_weight=-1.0)
+
+
+def test_note_age_counts_from_each_onset_and_restarts_on_a_restrike():
+    roll, onset = torch.zeros(1, 10, 3), torch.zeros(1, 10, 3)
+    roll[0, 2:9, 0] = 1.0
+    onset[0, 2, 0] = 1.0
+    onset[0, 6, 0] = 1.0  # re-struck while sounding: a new note
+    roll[0, 0:3, 1] = 1.0  # sounding at the crop's start, no onset in the crop
+    roll[0, 5:7, 2] = 1.0
+    onset[0, 5, 2], onset[0, 6, 2] = 1.0, 0.5  # a soft target neighbour after the onset frame
+    age = note_age_frames(roll, onset)
+    assert age.shape == roll.shape
+    assert age[0, :, 0].tolist() == [0, 0, 0, 1, 2, 3, 0, 1, 2, 0]
+    assert age[0, :, 1].tolist() == [0, 1, 2, 0, 0, 0, 0, 0, 0, 0]
+    assert age[0, :, 2].tolist() == [0] * 10
+    w = late_frame_weights(roll, onset, 3.0, after_frames=2)
+    assert w[0, :, 0].tolist() == [1, 1, 1, 1, 3, 3, 1, 1, 3, 1]
+    assert torch.equal(late_frame_weights(roll, onset, 1.0, 2), torch.ones_like(roll))
+
+
+def test_late_frame_weight_enters_the_frame_loss(data_config, tmp_path):
+    mc = tiny_model_config()
+    train, _, _ = create_dataloaders(data_config, mc, training_config(tmp_path / "a"))
+    batch = next(iter(train))
+    roll, onset = batch["piano_roll"], batch["onset_roll"]
+    after = round(0.05 / mc.hop_s)
+    late = late_frame_weights(roll, onset, 2.0, after) > 1.0
+    assert late.any() and ((roll >= 0.5) & ~late).any()  # the batch has young and old note cells
+    torch.manual_seed(0)
+    logits = torch.randn_like(roll) * 3
+    elements = torch.nn.functional.binary_cross_entropy_with_logits(logits, roll, reduction="none")
+    got = {}
+    for weight in (1.0, 4.0):
+        tc = training_config(tmp_path / str(weight), late_frame_weight=weight, late_frame_after_ms=50.0)
+        trainer = Trainer(Sound2SheetModel(mc), train, None, mc, tc, data_config)
+        got[weight] = trainer.compute_loss({"frame": logits}, batch)[1]["frame"]
+    assert got[1.0] == pytest.approx(float(elements.mean()), rel=1e-5)
+    assert got[4.0] == pytest.approx(float((elements * torch.where(late, 4.0, 1.0)).mean()), rel=1e-5)
+    with pytest.raises(ConfigError, match="late_frame_weight"):
+        training_config(tmp_path, late_frame_weight=0.0)
+    with pytest.raises(ConfigError, match="late_frame_after_ms"):
+        training_config(tmp_path, late_frame_after_ms=-1.0)

@@ -270,6 +270,11 @@ class TrainingConfig(_DictConfig):
     # 1 + quiet_onset_weight * (1 - v). The re-strikes the model misses on dev are the quiet
     # ones (docs/experiments.md #20-21). 0: velocity plays no part.
     quiet_onset_weight: float = 0.0
+    # Frame BCE weight on the cells of a note at least late_frame_after_ms old: long notes end
+    # too early on dev, their decayed tails being where the frame probability sinks
+    # (docs/experiments.md #22). 1: every cell alike.
+    late_frame_weight: float = 1.0
+    late_frame_after_ms: float = 500.0
     # Train only the parameters whose names start with one of these (e.g.
     # ["classifier.pedal_net"]); the rest stay frozen. Empty: train everything.
     train_only: list[str] = dataclasses.field(default_factory=list)
@@ -292,6 +297,10 @@ class TrainingConfig(_DictConfig):
             raise ConfigError("held_onset_weight must be positive")
         if self.quiet_onset_weight < 0:
             raise ConfigError("quiet_onset_weight must be >= 0")
+        if self.late_frame_weight <= 0:
+            raise ConfigError("late_frame_weight must be positive")
+        if self.late_frame_after_ms < 0:
+            raise ConfigError("late_frame_after_ms must be >= 0")
         if self.num_epochs < 1:
             raise ConfigError("num_epochs must be >= 1")
         if self.lr_schedule not in ("cosine", "linear", "constant"):

@@ -36,6 +36,7 @@ from sound2sheet.metrics import frame_counts, frame_scores, note_scores
 from sound2sheet.model import distributed as ddp
 from sound2sheet.model.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, load_model_weights, save_checkpoint
 from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, TrainingConfig
+from sound2sheet.timing import time_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,27 @@ def quiet_onset_weights(onset_roll: torch.Tensor, velocity_roll: torch.Tensor, w
     costs more to miss than a loud one."""
     quiet = (1.0 - velocity_roll).clamp(0.0, 1.0) * (onset_roll > 0).to(velocity_roll.dtype)
     return 1.0 + weight * quiet
+
+
+def note_age_frames(piano_roll: torch.Tensor, onset_roll: torch.Tensor) -> torch.Tensor:
+    """``[batch, frames, keys]`` frames since the sounding note's onset (0 on its onset frame
+    and wherever the key is off). A note already sounding at a crop's start counts from the
+    crop's first frame: its past is unknown."""
+    frames = piano_roll.shape[1]
+    t = torch.arange(frames, device=piano_roll.device).view(1, frames, 1).expand_as(piano_roll)
+    sounding = piano_roll >= 0.5
+    reset = (onset_roll > 0) | ~sounding
+    last_reset = torch.where(reset, t, torch.zeros_like(t)).cummax(dim=1).values
+    return torch.where(sounding, t - last_reset, torch.zeros_like(t))
+
+
+def late_frame_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, weight: float,
+                       after_frames: int) -> torch.Tensor:
+    """``[batch, frames, keys]`` frame-loss weights: ``weight`` on the cells of a note at least
+    ``after_frames`` old, 1 elsewhere. A long note's decayed tail is where its frame
+    probability sinks before the label ends (docs/experiments.md #22)."""
+    late = note_age_frames(piano_roll, onset_roll) >= after_frames
+    return 1.0 + (weight - 1.0) * late.to(piano_roll.dtype)
 
 
 def reference_notes_from_labels(batch: dict[str, Any], b: int, hop_s: float, min_pitch: int):
@@ -297,7 +319,13 @@ class Trainer:
         (which averages gradients over ranks) ``velocity_norm`` is the global mask sum divided
         by the world size: the averaged gradient is then the global batch's."""
         target = batch["piano_roll"]
-        parts = {"frame": self.bce(heads["frame"].float(), target)}
+        if self.config.late_frame_weight != 1.0:
+            after = time_to_frame(self.config.late_frame_after_ms / 1000.0, self.model_config.hop_s)
+            parts = {"frame": nn.functional.binary_cross_entropy_with_logits(
+                heads["frame"].float(), target, pos_weight=self.bce.pos_weight,
+                weight=late_frame_weights(target, batch["onset_roll"], self.config.late_frame_weight, after))}
+        else:
+            parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
             held, quiet = self.config.held_onset_weight, self.config.quiet_onset_weight
             weight = held_key_weights(target, held) if held != 1.0 else None
