@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val datasets clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -105,6 +105,10 @@ dataset-repeats-val: $(STAMP)
 		--generate 36 --generate-seconds 60 --generate-style repeats --generate-split val \
 		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 1
+
+# Every set the shipped model's recipe trains on (configs/default-repeats.json) and the
+# five-set validation pool its decoding is tuned on (docs/model.md): ~50 min on 2 cores.
+datasets: dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val
 
 clean-venv:
 	rm -rf $(VENV)
