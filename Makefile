@@ -107,7 +107,7 @@ dataset-repeats-val: $(STAMP)
 		--renders-per-piece 1 --seed 1
 
 # Every set the shipped model's recipe trains on (configs/default-repeats.json) and the
-# five-set validation pool its decoding is tuned on (docs/model.md): ~50 min on 2 cores.
+# five-set validation pool its decoding is tuned on (docs/model.md): ~55 min on 2 cores.
 datasets: dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val
 
 clean-venv:
