@@ -280,6 +280,14 @@ class TrainingConfig(_DictConfig):
     train_only: list[str] = dataclasses.field(default_factory=list)
     velocity_loss_weight: float = 0.5
     pedal_loss_weight: float = 0.5
+    # Weight averaging (torch.optim.swa_utils.AveragedModel) from step average_start_step on:
+    # "ema" an exponential moving average (ema_decay per step), "swa" the plain mean. The
+    # average is what validation scores and what checkpoints' model_state_dict hold (so every
+    # reader gets it); last.pt keeps the raw weights in training_state_dict for resuming.
+    # "none": the weights as trained.
+    weight_average: str = "none"
+    ema_decay: float = 0.999
+    average_start_step: int = 0
     max_steps: int | None = None  # stop after this many optimizer steps (overrides epochs)
     steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole loader)
     save_every_steps: int = 0  # also write last.pt every N steps mid-epoch; 0: only per epoch
@@ -309,6 +317,12 @@ class TrainingConfig(_DictConfig):
             raise ConfigError(f"amp_dtype must be auto, bf16 or fp16, got {self.amp_dtype!r}")
         if self.num_workers < 0:
             raise ConfigError("num_workers must be >= 0")
+        if self.weight_average not in ("none", "ema", "swa"):
+            raise ConfigError(f"weight_average must be none, ema or swa, got {self.weight_average!r}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        if self.average_start_step < 0:
+            raise ConfigError("average_start_step must be >= 0")
 
     @property
     def best_metric_key(self) -> str:

@@ -56,6 +56,7 @@ class TrainState:
     finished: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
     world_size: int = 1  # processes that trained it (the global batch is batch_size * world_size)
+    n_averaged: int = 0  # updates in the weight average (TrainingConfig.weight_average)
 
 
 class WarmupSchedule:
@@ -225,6 +226,7 @@ class Trainer:
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
             # AST's expanded cls/distillation tokens get oddly strided grads: a copy, not an error.
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        self.averaged = self._averaged_model()
 
         decay, no_decay = [], []
         for p in self.model.parameters():
@@ -263,6 +265,27 @@ class Trainer:
     def core(self) -> nn.Module:
         """The model itself, unwrapped from DistributedDataParallel."""
         return self.model.module if hasattr(self.model, "module") else self.model
+
+    def _averaged_model(self) -> torch.optim.swa_utils.AveragedModel | None:
+        """The running weight average ``TrainingConfig.weight_average`` asks for (None: off)."""
+        from torch.optim import swa_utils
+
+        kind = self.config.weight_average
+        if kind == "none":
+            return None
+        avg_fn = swa_utils.get_ema_multi_avg_fn(self.config.ema_decay) if kind == "ema" else None
+        averaged = swa_utils.AveragedModel(self.core, multi_avg_fn=avg_fn)  # buffers are constants here
+        return averaged.eval()
+
+    @property
+    def averaging(self) -> bool:
+        """Whether the weight average has started (then it is the model that is scored and saved)."""
+        return self.averaged is not None and int(self.averaged.n_averaged) > 0
+
+    @property
+    def scored_model(self) -> nn.Module:
+        """The model validation scores and checkpoints hold: the weight average once it has started."""
+        return self.averaged.module if self.averaging else self.core
 
     def _check_ranks_agree(self, resume: str | None) -> None:
         """Every rank must start from the same point, or they would deadlock or diverge."""
@@ -454,6 +477,9 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.state.step += 1
+        if self.averaged is not None and self.state.step > self.config.average_start_step:
+            self.averaged.update_parameters(self.core)
+            self.state.n_averaged = int(self.averaged.n_averaged)
         if self.world_size > 1:  # the same running loss on every rank, as one process would log
             return float(ddp.all_reduce_sum(loss.detach().float().reshape(1))[0]) / self.world_size
         return float(loss.detach())
@@ -466,7 +492,7 @@ class Trainer:
         makes val/test loaders so) is evaluated a shard per rank and the per-batch results
         gathered in dataset order: every rank returns the same scores a single process
         would. Every rank must call it then."""
-        core = self.core
+        core = self.scored_model
         was_training = core.training
         core.eval()
         hop_s, min_pitch = self.model_config.hop_s, self.model_config.min_midi_note
@@ -536,7 +562,7 @@ class Trainer:
     def checkpoint_payload(self, full: bool = True) -> dict[str, Any]:
         core = self.core
         payload: dict[str, Any] = {
-            "model_state_dict": core.state_dict(),
+            "model_state_dict": self.scored_model.state_dict(),
             "model_config": self.model_config.to_dict(),
             "encoder_config": core.encoder.encoder_config(),
             "data_config": self.data_config.to_dict() if self.data_config is not None else None,
@@ -544,6 +570,8 @@ class Trainer:
             "training_config": self.config.to_dict(),
             "train_state": asdict(self.state),
         }
+        if full and self.averaging:  # the weights the optimizer state belongs to
+            payload["training_state_dict"] = core.state_dict()
         if full:
             payload.update(
                 optimizer_state_dict=self.optimizer.state_dict(),
@@ -575,7 +603,13 @@ class Trainer:
         ckpt = load_checkpoint(path, map_location=self.device)
         if "optimizer_state_dict" not in ckpt or "train_state" not in ckpt:
             raise CheckpointError(f"{path} has no optimizer/train state to resume from (use init_from for weights only)")
-        load_model_weights(self.core, ckpt["model_state_dict"], source=str(path))
+        raw = ckpt.get("training_state_dict", ckpt["model_state_dict"])
+        load_model_weights(self.core, raw, source=str(path))
+        if "training_state_dict" in ckpt and self.averaged is not None:
+            load_model_weights(self.averaged.module, ckpt["model_state_dict"], source=f"{path} (weight average)")
+            self.averaged.n_averaged.fill_(int(ckpt["train_state"].get("n_averaged", 1)))
+        elif "training_state_dict" in ckpt:
+            log.warning("%s holds a weight average that this config (weight_average='none') drops", path)
         self.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
         self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
         self._follow_configured_schedule()
