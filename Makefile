@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val datasets clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-repeats dataset-repeats-val datasets clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,18 @@ dataset-uiowa: $(STAMP)
 		--generate 40 --generate-seconds 60 \
 		--soundfont UIowa_SteinwayB:0:0 --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
+
+# A new random additive piano for every render (sound2sheet.data.procedural; docs/dataset.md):
+# the Iowa set's pieces and recipe, each render a different instrument. Same seed, same splits.
+PROCEDURAL_DATASET ?= data/procedural
+
+dataset-procedural: $(STAMP)
+	$(BIN)/sound2sheet fetch-assets --out data/assets
+	$(BIN)/sound2sheet make-dataset --out $(PROCEDURAL_DATASET) \
+		--midi data/assets/midi/miditok --midi-renders 3 \
+		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
+		--generate 40 --generate-seconds 60 \
+		--soundfont procedural --renders-per-piece 1 --seed 0
 
 # Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
 # basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.

@@ -68,7 +68,8 @@ def _add_make_dataset(sub) -> None:
     p.add_argument("--out", type=Path, required=True, help="dataset directory to create or resume")
     p.add_argument("--midi", type=Path, nargs="+", default=[], metavar="PATH", help="MIDI files or folders (recursive)")
     p.add_argument("--soundfont", nargs="+", default=[], metavar="SPEC",
-                   help="FILE.sf2|sf3[:bank:program] (default 0:0), or a fetched font's name such as FluidR3_GM:0:1")
+                   help="FILE.sf2|sf3[:bank:program] (default 0:0), a fetched font's name such as FluidR3_GM:0:1, "
+                        "or 'procedural': a new random additive piano for every render")
     p.add_argument("--soundfont-dir", type=Path, default=Path("data/assets/soundfonts"),
                    help="where bare font names are looked up (default: data/assets/soundfonts)")
     p.add_argument("--renders-per-piece", type=int, default=1, help="timbres each piece is rendered with (default 1)")
@@ -223,6 +224,10 @@ def _dataclass_dict(obj) -> dict:
 
 def _resolve_spec(text: str, font_dir: Path, parse_spec) -> str:
     """A spec with its font path made explicit, so workers need no search path."""
+    from sound2sheet.data.procedural import PROCEDURAL
+
+    if text == PROCEDURAL:
+        return text
     spec = parse_spec(text, (font_dir,))
     return f"{spec.path}:{spec.bank}:{spec.program}"
 

@@ -179,9 +179,10 @@ def plan_jobs(pieces: list[Piece], timbres: list[str], renders: int, seed: int, 
 
 
 def _timbre_name(spec_text: str) -> str:
+    from sound2sheet.data.procedural import PROCEDURAL
     from sound2sheet.data.soundfonts import parse_spec
 
-    return parse_spec(spec_text).name
+    return PROCEDURAL if spec_text == PROCEDURAL else parse_spec(spec_text).name
 
 
 # ----------------------------------------------------------------------------- one item
@@ -215,6 +216,7 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
     import soxr
 
     from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.data import procedural
     from sound2sheet.data.augment import AugmentConfig, augment_audio, augment_midi, normalize_peak
     from sound2sheet.data.render import RENDER_RATE, render
     from sound2sheet.data.soundfonts import parse_spec
@@ -233,13 +235,19 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
         augment = AugmentConfig(**config.augment)
         pm = load_symbolic(job.piece, config.seed, config.generate_seconds, config.max_piece_seconds)
         pm, midi_applied = augment_midi(pm, augment, rng)
-        spec = parse_spec(job.timbre)
-        audio = render(pm, spec, RENDER_RATE)
-        audio = soxr.resample(audio, RENDER_RATE, config.sample_rate, quality="HQ").astype(np.float32)
+        if job.timbre == procedural.PROCEDURAL:  # a new piano for every render, drawn from the item's seed
+            piano = procedural.random_piano(rng)
+            audio = procedural.render(pm, piano, config.sample_rate, seed=int(rng.integers(2 ** 32)))
+            midi_applied["piano"] = piano.to_json()
+            timbre = procedural.PROCEDURAL
+        else:
+            spec = parse_spec(job.timbre)
+            audio = render(pm, spec, RENDER_RATE)
+            audio = soxr.resample(audio, RENDER_RATE, config.sample_rate, quality="HQ").astype(np.float32)
+            timbre = spec.name
         audio, audio_applied = augment_audio(audio, config.sample_rate, augment, rng)
         applied = {**midi_applied, **audio_applied}
         atomic_write(out / midi_rel, lambda tmp: pm.write(tmp))
-        timbre = spec.name
     audio = normalize_peak(audio, 0.95) if np.abs(audio).max() > 0.95 else audio
     _write_flac(out / audio_rel, audio, config.sample_rate)
     notes = read_midi_notes(out / midi_rel, sustain_pedal=False)
@@ -281,6 +289,7 @@ def collect_pieces(config: BuildConfig) -> list[Piece]:
 
 def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
     """Refuse reserved evaluation MIDIs and held-out timbres unless explicitly allowed."""
+    from sound2sheet.data.procedural import PROCEDURAL
     from sound2sheet.data.reserved import reserved_reason
     from sound2sheet.data.soundfonts import parse_spec
 
@@ -291,7 +300,7 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
                 if reason:
                     raise DatasetError(f"{reason}; it must not be used for training (--allow-reserved overrides)")
         for spec in config.soundfonts:
-            if parse_spec(spec).held_out:
+            if spec != PROCEDURAL and parse_spec(spec).held_out:
                 raise DatasetError(f"{spec}: MuseScore_General is the dev set's held-out timbre (--allow-reserved overrides)")
     if config.generate:  # before any item is built, not once per failed item
         from sound2sheet.data.generate import STYLES
@@ -303,7 +312,8 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
     if any(p.source != "maestro" for p in pieces) and not config.soundfonts:
         raise DatasetError("rendering MIDI needs at least one --soundfont")
     for spec in config.soundfonts:
-        parse_spec(spec)  # fail early on a bad spec
+        if spec != PROCEDURAL:
+            parse_spec(spec)  # fail early on a bad spec
 
 
 def build_dataset(config: BuildConfig, progress: bool = True, on_item: Callable[[str], None] | None = None) -> dict[str, Any]:

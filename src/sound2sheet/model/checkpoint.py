@@ -5,7 +5,9 @@ Keys: ``format``, ``format_version``, ``sound2sheet_version``, ``model_state_dic
 ``data_config`` (the features the weights were trained with), ``inference_config``, and for
 resuming ``training_config``, ``optimizer_state_dict``, ``scheduler_state_dict``,
 ``scaler_state_dict``, ``train_state`` (epoch, step, position in the epoch, best metric,
-history) and ``rng_state``.
+history) and ``rng_state``. A run with a weight average (``TrainingConfig.weight_average``)
+stores the average as ``model_state_dict`` and, in ``last.pt``, the raw weights the optimizer
+state belongs to as ``training_state_dict``.
 """
 
 from __future__ import annotations
