@@ -103,3 +103,15 @@ def test_float32_sines_keep_their_phase_over_long_notes():
     c, n = 3951.07 / SR, 20 * SR  # B7 for 20 s: a float32 phase would be ~0.1 rad off by the end
     exact = np.sin(2 * np.pi * (c * np.arange(n) + 0.3))
     assert np.max(np.abs(_sine(c, n, 0.3) - exact)) < 2e-3
+
+
+def test_the_soundboard_weakens_bass_fundamentals():
+    piano = _piano(radiation_hz=200.0, rolloff=1.0, velocity_brightness=0.0, strike_position=0.13)
+    audio = render(_pm([(33, 0.1, 2.1, 100)]), piano, SR)  # A1, 55 Hz
+    spectrum = np.abs(np.fft.rfft(audio[int(0.15 * SR):int(1.15 * SR)]))
+    freqs = np.fft.rfftfreq(SR, 1 / SR)
+
+    def level(f):
+        return spectrum[(freqs > f - 10) & (freqs < f + 10)].max()
+
+    assert level(55 * 4) > 3 * level(55)  # the 4th partial above the fundamental, as on a real bass string

@@ -4,7 +4,7 @@ Every recorded piano added to the training data has been worth more than anythin
 session could buy (docs/experiments.md #8, #17), and the registries hold no more of them. A
 piano's sound is a few physical quantities (inharmonicity, unison detuning, where the hammer
 strikes, how fast each partial decays, how hard strikes brighten the tone, the soundboard's
-resonances), so drawing those at random gives an unlimited family of pianos: the model must
+resonances and how little it radiates of a bass note's fundamental), so drawing those at random gives an unlimited family of pianos: the model must
 learn what all pianos share, not one sample set's spectrum. Each note is additive: a few
 detuned strings of inharmonic partials, ``f_k = k f0 sqrt(1 + B k^2)``, each with a two-stage
 (prompt + aftersound) decay that is faster for higher partials and higher keys, a hammer
@@ -43,6 +43,7 @@ class PianoParams:
     attack_s: float  # hammer contact: the rise time
     knock_db: float  # hammer/action noise relative to the note
     release_s: float  # damper time constant after the key (and pedal) let go
+    radiation_hz: float  # the soundboard radiates little below this: weak fundamentals in the bass
     body_bands: tuple[tuple[float, float, float], ...]  # soundboard resonances (Hz, dB, Q)
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +74,7 @@ def random_piano(rng: np.random.Generator) -> PianoParams:
         attack_s=log_uniform(0.0008, 0.004),
         knock_db=float(rng.uniform(-40.0, -18.0)),
         release_s=log_uniform(0.03, 0.15),
+        radiation_hz=log_uniform(50.0, 250.0),
         body_bands=bands,
     )
 
@@ -132,7 +134,8 @@ def _note(params: PianoParams, pitch: int, velocity: int, hold_s: float, sample_
     k, fk = k[keep], fk[keep]
     tilt = params.rolloff - params.velocity_brightness * (v - 0.5) * 2.0
     comb = np.abs(np.sin(np.pi * k * params.strike_position)) + 0.05
-    amps = k ** -max(tilt, 0.2) * comb * np.exp(rng.normal(0.0, 0.25, k.size))
+    radiated = 1.0 / (1.0 + (params.radiation_hz / fk) ** 2)  # a second-order high-pass's magnitude
+    amps = k ** -max(tilt, 0.2) * comb * radiated * np.exp(rng.normal(0.0, 0.25, k.size))
     amps /= np.sqrt(np.sum(amps ** 2))
     tau = params.decay_at_a4 * params.decay_slope ** octave * 2.0 ** (-0.3 * max(0.0, v - 0.5))  # hard notes die a bit sooner
     taus = tau / (1.0 + params.partial_decay * (k - 1))
