@@ -74,26 +74,26 @@ dataset-vsco2: $(STAMP)
 UIOWA_DATASET ?= data/uiowa
 UIOWA_MUSIC21 := $(STANDARD_MUSIC21)
 
-dataset-uiowa: $(STAMP)
+# The Iowa set's pieces and recipe in one timbre: $(1) directory, $(2) timbre spec.
+define every_composer_dataset
 	$(BIN)/sound2sheet fetch-assets --out data/assets
-	$(BIN)/sound2sheet make-dataset --out $(UIOWA_DATASET) \
+	$(BIN)/sound2sheet make-dataset --out $(1) \
 		--midi data/assets/midi/miditok --midi-renders 3 \
 		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
 		--generate 40 --generate-seconds 60 \
-		--soundfont UIowa_SteinwayB:0:0 --soundfont-dir data/assets/soundfonts \
+		--soundfont $(2) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 0
+endef
+
+dataset-uiowa: $(STAMP)
+	$(call every_composer_dataset,$(UIOWA_DATASET),UIowa_SteinwayB:0:0)
 
 # A new random additive piano for every render (sound2sheet.data.procedural; docs/dataset.md):
 # the Iowa set's pieces and recipe, each render a different instrument. Same seed, same splits.
 PROCEDURAL_DATASET ?= data/procedural
 
 dataset-procedural: $(STAMP)
-	$(BIN)/sound2sheet fetch-assets --out data/assets
-	$(BIN)/sound2sheet make-dataset --out $(PROCEDURAL_DATASET) \
-		--midi data/assets/midi/miditok --midi-renders 3 \
-		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
-		--generate 40 --generate-seconds 60 \
-		--soundfont procedural --renders-per-piece 1 --seed 0
+	$(call every_composer_dataset,$(PROCEDURAL_DATASET),procedural)
 
 # Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
 # basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.
