@@ -23,6 +23,7 @@ import numpy as np
 PROCEDURAL = "procedural"  # the timbre spec that selects this renderer
 TAIL_SECONDS = 1.0  # audio continues this long after the last note ends (as render.TAIL_SECONDS)
 MAX_PARTIALS = 48
+MAX_DECAY_S = 10.0  # a time constant; the lowest strings of a grand ring ~60 s to -60 dB
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def random_piano(rng: np.random.Generator) -> PianoParams:
         velocity_brightness=float(rng.uniform(0.2, 1.0)),
         velocity_exponent=float(rng.uniform(1.2, 2.5)),
         decay_at_a4=log_uniform(0.8, 4.0),
-        decay_slope=float(rng.uniform(0.5, 0.8)),
+        decay_slope=float(rng.uniform(0.65, 0.85)),
         prompt_fraction=float(rng.uniform(0.3, 0.8)),
         prompt_decay=float(rng.uniform(0.05, 0.25)),
         partial_decay=log_uniform(0.05, 0.6),
@@ -138,6 +139,7 @@ def _note(params: PianoParams, pitch: int, velocity: int, hold_s: float, sample_
     amps = k ** -max(tilt, 0.2) * comb * radiated * np.exp(rng.normal(0.0, 0.25, k.size))
     amps /= np.sqrt(np.sum(amps ** 2))
     tau = params.decay_at_a4 * params.decay_slope ** octave * 2.0 ** (-0.3 * max(0.0, v - 0.5))  # hard notes die a bit sooner
+    tau = min(tau, MAX_DECAY_S)
     taus = tau / (1.0 + params.partial_decay * (k - 1))
     release = params.release_s
     length = int(sample_rate * (min(hold_s, 7.0 * tau) + 6.0 * release)) + 1
