@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -23,9 +24,7 @@ def _pm(notes, pedal=()):
 
 
 def _piano(**changes) -> PianoParams:
-    base = random_piano(np.random.default_rng(3))
-    fields = {**base.__dict__, "body_bands": (), **changes}
-    return PianoParams(**fields)
+    return dataclasses.replace(random_piano(np.random.default_rng(3)), **{"body_bands": (), **changes})
 
 
 def _rms(audio, t0, t1):
@@ -94,7 +93,6 @@ def test_make_dataset_renders_procedural_pianos(tmp_path, capsys):
     assert {i.timbre for i in items} == {"procedural"} and len(items) == 2
     pianos = [i.extra["augmentation"]["piano"] for i in items]
     assert pianos[0] != pianos[1]  # every render is a new piano, recorded with the item
-
 
 
 def test_float32_sines_keep_their_phase_over_long_notes():

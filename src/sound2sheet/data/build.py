@@ -293,14 +293,15 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
     from sound2sheet.data.reserved import reserved_reason
     from sound2sheet.data.soundfonts import parse_spec
 
+    fonts = [spec for spec in config.soundfonts if spec != PROCEDURAL]  # procedural pianos need no file
     if not config.allow_reserved:
         for p in pieces:
             if p.source in ("midi", "maestro"):
                 reason = reserved_reason(p.ref)
                 if reason:
                     raise DatasetError(f"{reason}; it must not be used for training (--allow-reserved overrides)")
-        for spec in config.soundfonts:
-            if spec != PROCEDURAL and parse_spec(spec).held_out:
+        for spec in fonts:
+            if parse_spec(spec).held_out:
                 raise DatasetError(f"{spec}: MuseScore_General is the dev set's held-out timbre (--allow-reserved overrides)")
     if config.generate:  # before any item is built, not once per failed item
         from sound2sheet.data.generate import STYLES
@@ -311,9 +312,8 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
             raise DatasetError(f"unknown generate_split {config.generate_split!r}: expected train, val or test")
     if any(p.source != "maestro" for p in pieces) and not config.soundfonts:
         raise DatasetError("rendering MIDI needs at least one --soundfont")
-    for spec in config.soundfonts:
-        if spec != PROCEDURAL:
-            parse_spec(spec)  # fail early on a bad spec
+    for spec in fonts:
+        parse_spec(spec)  # fail early on a bad spec
 
 
 def build_dataset(config: BuildConfig, progress: bool = True, on_item: Callable[[str], None] | None = None) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from sound2sheet.data.render import TAIL_SECONDS
+
 PROCEDURAL = "procedural"  # the timbre spec that selects this renderer
-TAIL_SECONDS = 1.0  # audio continues this long after the last note ends (as render.TAIL_SECONDS)
 MAX_PARTIALS = 48
 MAX_DECAY_S = 10.0  # a time constant; the lowest strings of a grand ring ~60 s to -60 dB
 
@@ -175,13 +176,14 @@ def render(pm, params: PianoParams, sample_rate: int = 16000, seed: int = 0, tai
     from sound2sheet.data.augment import apply_eq
 
     rng = np.random.default_rng(seed)
-    total = int(round((pm.get_end_time() + tail) * sample_rate))
+    end_s = pm.get_end_time() + tail  # once: it walks every note
+    total = int(round(end_s * sample_rate))
     out = np.zeros(total)
     for pitch, onset, end, velocity in sounding_ends(pm):
         start = int(round(onset * sample_rate))
         if start >= total:
             continue
-        hold = min(end, pm.get_end_time() + tail) - onset
+        hold = min(end, end_s) - onset
         note = _note(params, pitch, velocity, hold, sample_rate, rng)
         stop = min(total, start + note.size)
         out[start:stop] += note[: stop - start]
