@@ -1,0 +1,111 @@
+"""Is system B's score different from system A's beyond the noise of a few pieces?
+
+Two dev pieces decide a lot here, and candidates differ from the shipped model by 0.001-0.005.
+This puts a confidence interval on the paired difference B - A of the mean note-onset and
+note-with-offset F1 (mir_eval, as ``sound2sheet evaluate`` and ``score.py``): each piece is cut
+into blocks of ``--block-seconds`` by note onset, notes are matched once per whole piece, and
+blocks are resampled with replacement within each piece, the same blocks for both systems
+(a paired block bootstrap: errors cluster in passages, so notes are not resampled one by one).
+
+Usage: python benchmarks/paired_bootstrap.py PRED_A PRED_B [--ref ../shared/bench/dev]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from sound2sheet.metrics import _arrays
+from sound2sheet.midi import read_midi_notes
+
+
+def block_counts(ref, est, block_seconds: float, n_blocks: int) -> np.ndarray:
+    """Per block: [ref notes, est notes, onset matches, offset matches], shape ``[n_blocks, 4]``.
+
+    A match counts in the block of its reference note's onset; notes past the last block go in it.
+    """
+    import mir_eval
+
+    counts = np.zeros((n_blocks, 4), dtype=np.int64)
+
+    def block(t: float) -> int:
+        return min(int(t // block_seconds), n_blocks - 1)
+
+    for n in ref:
+        counts[block(n.onset), 0] += 1
+    for n in est:
+        counts[block(n.onset), 1] += 1
+    if ref and est:
+        ri, rp = _arrays(ref)
+        ei, ep = _arrays(est)
+        for col, ratio in ((2, None), (3, 0.2)):
+            for i, _ in mir_eval.transcription.match_notes(ri, rp, ei, ep, offset_ratio=ratio):
+                counts[block(ri[i, 0]), col] += 1
+    return counts
+
+
+def mean_f1(pieces: list[np.ndarray]) -> np.ndarray:
+    """Mean over pieces of [onset F1, offset F1] from summed block counts (each ``[4]``)."""
+    out = []
+    for c in pieces:
+        n_ref, n_est = max(c[0], 1), max(c[1], 1)
+        f = [2 * m / (n_ref + n_est) if c[0] + c[1] else 0.0 for m in (c[2], c[3])]
+        out.append(f)
+    return np.mean(out, axis=0)
+
+
+def paired_bootstrap(a: list[np.ndarray], b: list[np.ndarray], n_resamples: int, seed: int) -> np.ndarray:
+    """B - A of [onset F1, offset F1] per resample, shape ``[n_resamples, 2]``.
+
+    ``a[k]`` and ``b[k]`` are piece k's block counts ``[n_blocks_k, 4]`` for the two systems.
+    """
+    rng = np.random.default_rng(seed)
+    diffs = np.empty((n_resamples, 2))
+    for r in range(n_resamples):
+        idx = [rng.integers(0, len(ca), len(ca)) for ca in a]
+        diffs[r] = mean_f1([cb[i].sum(0) for cb, i in zip(b, idx)]) - mean_f1([ca[i].sum(0) for ca, i in zip(a, idx)])
+    return diffs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("pred_a", type=Path, help="folder of <name>.mid transcriptions (the baseline)")
+    ap.add_argument("pred_b", type=Path, help="folder of <name>.mid transcriptions (the candidate)")
+    ap.add_argument("--ref", type=Path, default=Path("../shared/bench/dev"), help="folder of reference <name>.mid")
+    ap.add_argument("--block-seconds", type=float, default=20.0)
+    ap.add_argument("--resamples", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-pedal", action="store_true", help="do not extend reference offsets by the sustain pedal")
+    args = ap.parse_args()
+
+    refs = sorted(args.ref.glob("*.mid"))
+    if not refs:
+        raise SystemExit(f"error: no reference .mid files in {args.ref}")
+    a_counts, b_counts = [], []
+    print(f"{len(refs)} pieces of {args.ref}, blocks of {args.block_seconds:g} s, {args.resamples} resamples\n")
+    print("| piece | blocks | A onset / offset F1 | B onset / offset F1 |\n|---|---|---|---|")
+    for path in refs:
+        ref = read_midi_notes(path, sustain_pedal=not args.no_pedal)
+        end = max((n.onset for n in ref), default=0.0)
+        n_blocks = max(1, int(np.ceil((end + 1e-9) / args.block_seconds)))
+        row = []
+        for pred, store in ((args.pred_a, a_counts), (args.pred_b, b_counts)):
+            est_path = pred / path.name
+            est = read_midi_notes(est_path, sustain_pedal=False) if est_path.exists() else []
+            store.append(block_counts(ref, est, args.block_seconds, n_blocks))
+            row.append(mean_f1([store[-1].sum(0)]))
+        print(f"| {path.stem} | {n_blocks} | {row[0][0]:.4f} / {row[0][1]:.4f} | {row[1][0]:.4f} / {row[1][1]:.4f} |")
+    point = mean_f1([c.sum(0) for c in b_counts]) - mean_f1([c.sum(0) for c in a_counts])
+    diffs = paired_bootstrap(a_counts, b_counts, args.resamples, args.seed)
+    print("\n| B - A | observed | 95 % interval | share of resamples B > A |\n|---|---|---|---|")
+    for k, name in enumerate(("note-onset F1", "note-with-offset F1")):
+        lo, hi = np.percentile(diffs[:, k], [2.5, 97.5])
+        print(f"| {name} | {point[k]:+.4f} | [{lo:+.4f}, {hi:+.4f}] | {np.mean(diffs[:, k] > 0):.2f} |")
+    print(f"\nCommand: python benchmarks/paired_bootstrap.py {args.pred_a} {args.pred_b} --ref {args.ref} "
+          f"--block-seconds {args.block_seconds:g} --resamples {args.resamples} --seed {args.seed}")
+
+
+if __name__ == "__main__":
+    main()
