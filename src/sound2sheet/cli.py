@@ -121,6 +121,21 @@ def _add_export_model(sub) -> None:
                    help="override one InferenceConfig field stored with the model (repeatable), e.g. onset_threshold=0.4")
 
 
+def _add_pack_datasets(sub) -> None:
+    p = sub.add_parser("pack-datasets", help="a small Opus copy of training sets, for a remote trainer", description=(
+        "Copy a seeded subset of each set's training items (in proportion to its hours) and its shortest "
+        "validation items to OUT/<set>/ as Opus audio with their MIDI, so a run config can train on them "
+        "where only a small upload reaches (docs/model.md: a lent GPU takes 64 MiB a call)."))
+    p.add_argument("dirs", nargs="+", type=Path, help="dataset directories (their folder names must differ)")
+    p.add_argument("--out", type=Path, required=True, help="pack directory (must not exist unless --overwrite)")
+    p.add_argument("--hours", type=float, required=True, help="training hours to pack, over all sets")
+    p.add_argument("--val-per-set", type=int, default=1, help="shortest validation items kept per set (default 1)")
+    p.add_argument("--level", type=float, default=0.8,
+                   help="libsndfile Opus compression level, 0 (best) to 1 (smallest); 0.8 is ~56 kbit/s at 16 kHz")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="write into an existing pack directory")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sound2sheet import __version__
 
@@ -137,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_demo(sub)
     _add_export_model(sub)
+    _add_pack_datasets(sub)
     return parser
 
 
@@ -370,10 +386,23 @@ def _cmd_export_model(args) -> int:
     return 0
 
 
+def _cmd_pack_datasets(args) -> int:
+    from sound2sheet.data.pack import pack_datasets
+
+    _refuse_existing([args.out], args.overwrite)
+    summary = pack_datasets(args.dirs, args.out, args.hours, val_per_set=args.val_per_set, level=args.level,
+                            seed=args.seed, progress=lambda line: print(line, file=sys.stderr))
+    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    hours = sum(s["train_hours"] + s["val_hours"] for s in summary["sets"].values())
+    print(f"{args.out}: {hours:.2f} h in {size / 2**20:.1f} MiB")
+    return 0
+
+
 COMMANDS = {
     "transcribe": _cmd_transcribe, "evaluate": _cmd_evaluate,
     "train": _cmd_train, "make-dataset": _cmd_make_dataset, "dataset": _cmd_dataset,
     "fetch-assets": _cmd_fetch_assets, "demo": _cmd_demo, "export-model": _cmd_export_model,
+    "pack-datasets": _cmd_pack_datasets,
 }
 
 
