@@ -50,8 +50,8 @@ def mean_f1(pieces: list[np.ndarray]) -> np.ndarray:
     """Mean over pieces of [onset F1, offset F1] from summed block counts (each ``[4]``)."""
     out = []
     for c in pieces:
-        n_ref, n_est = max(c[0], 1), max(c[1], 1)
-        f = [2 * m / (n_ref + n_est) if c[0] + c[1] else 0.0 for m in (c[2], c[3])]
+        notes = c[0] + c[1]  # F1 = 2 matches / (reference + estimated notes)
+        f = [2 * m / notes if notes else 0.0 for m in (c[2], c[3])]
         out.append(f)
     return np.mean(out, axis=0)
 

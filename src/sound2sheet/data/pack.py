@@ -57,7 +57,6 @@ def _transcode(src: Path, dst: Path, level: float) -> None:
     import soundfile as sf
 
     audio, rate = sf.read(str(src), dtype="float32", always_2d=False)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(dst, lambda tmp: sf.write(tmp, audio, rate, format="OGG", subtype="OPUS", compression_level=level))
 
 
@@ -66,9 +65,8 @@ def _copy_items(src_dir: Path, dst_dir: Path, items: Iterable[ManifestItem], lev
     for item in items:
         audio = str(Path(item.audio).with_suffix(".ogg"))
         _transcode(resolve_inside(src_dir, item.audio), resolve_inside(dst_dir, audio), level)
-        midi_dst = resolve_inside(dst_dir, item.midi)
-        midi_dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(resolve_inside(src_dir, item.midi), midi_dst)
+        midi_src = resolve_inside(src_dir, item.midi)
+        atomic_write(resolve_inside(dst_dir, item.midi), lambda tmp: shutil.copyfile(midi_src, tmp))
         out.append(replace(item, audio=audio))
     return out
 
