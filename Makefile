@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-repeats dataset-repeats-val datasets device-pack clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-repeats dataset-repeats-val datasets device-pack clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,7 +74,7 @@ dataset-vsco2: $(STAMP)
 UIOWA_DATASET ?= data/uiowa
 UIOWA_MUSIC21 := $(STANDARD_MUSIC21)
 
-# The Iowa set's pieces and recipe in one timbre: $(1) directory, $(2) timbre spec.
+# The Iowa set's pieces and recipe in one timbre: $(1) directory, $(2) timbre spec, $(3) more flags.
 define every_composer_dataset
 	$(BIN)/sound2sheet fetch-assets --out data/assets
 	$(BIN)/sound2sheet make-dataset --out $(1) \
@@ -82,7 +82,7 @@ define every_composer_dataset
 		--music21 $(UIOWA_MUSIC21) --music21-limit 8 \
 		--generate 40 --generate-seconds 60 \
 		--soundfont $(2) --soundfont-dir data/assets/soundfonts \
-		--renders-per-piece 1 --seed 0
+		--renders-per-piece 1 --seed 0 $(3)
 endef
 
 dataset-uiowa: $(STAMP)
@@ -94,6 +94,15 @@ PROCEDURAL_DATASET ?= data/procedural
 
 dataset-procedural: $(STAMP)
 	$(call every_composer_dataset,$(PROCEDURAL_DATASET),procedural)
+
+# Chimera pianos (sound2sheet.data.chimera; docs/dataset.md): every render cuts the keyboard
+# into 2-6 zones, each played by one of the eight training presets below at its own level.
+# The Iowa set's pieces and recipe; same seed, same splits.
+CHIMERA_DATASET ?= data/chimera
+CHIMERA_FONTS := FluidR3_GM:0:0 FluidR3_GM:0:1 GeneralUser_GS:0:0 GeneralUser_GS:0:1 Merlin:0:0 Salamander:0:0 VSCO2_Piano:0:0 UIowa_SteinwayB:0:0
+
+dataset-chimera: $(STAMP)
+	$(call every_composer_dataset,$(CHIMERA_DATASET),chimera,--chimera-fonts $(CHIMERA_FONTS))
 
 # Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
 # basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.

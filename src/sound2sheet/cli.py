@@ -69,7 +69,10 @@ def _add_make_dataset(sub) -> None:
     p.add_argument("--midi", type=Path, nargs="+", default=[], metavar="PATH", help="MIDI files or folders (recursive)")
     p.add_argument("--soundfont", nargs="+", default=[], metavar="SPEC",
                    help="FILE.sf2|sf3[:bank:program] (default 0:0), a fetched font's name such as FluidR3_GM:0:1, "
-                        "or 'procedural': a new random additive piano for every render")
+                        "'procedural': a new random additive piano for every render, or 'chimera': the keyboard cut "
+                        "into zones, each played by a font from --chimera-fonts at its own level, new zones every render")
+    p.add_argument("--chimera-fonts", nargs="+", default=[], metavar="SPEC",
+                   help="the fonts a 'chimera' timbre draws its zones from (same SPEC forms as --soundfont)")
     p.add_argument("--soundfont-dir", type=Path, default=Path("data/assets/soundfonts"),
                    help="where bare font names are looked up (default: data/assets/soundfonts)")
     p.add_argument("--renders-per-piece", type=int, default=1, help="timbres each piece is rendered with (default 1)")
@@ -218,9 +221,11 @@ def _cmd_make_dataset(args) -> int:
     except TypeError as exc:
         raise ConfigError(f"bad --augment-set: {exc}") from None
     specs = [str(_resolve_spec(text, args.soundfont_dir, parse_spec)) for text in args.soundfont]
+    pool = [str(_resolve_spec(text, args.soundfont_dir, parse_spec)) for text in args.chimera_fonts]
     config = BuildConfig(
         out_dir=args.out, midi=list(args.midi), music21=args.music21, music21_limit=args.music21_limit,
         generate=args.generate, generate_seconds=args.generate_seconds, generate_style=args.generate_style, generate_split=args.generate_split, maestro=args.maestro, soundfonts=specs,
+        chimera_fonts=pool,
         renders_per_piece=args.renders_per_piece, midi_renders=args.midi_renders, sample_rate=args.sample_rate, seed=args.seed,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
         allow_reserved=args.allow_reserved,
@@ -240,9 +245,9 @@ def _dataclass_dict(obj) -> dict:
 
 def _resolve_spec(text: str, font_dir: Path, parse_spec) -> str:
     """A spec with its font path made explicit, so workers need no search path."""
-    from sound2sheet.data.procedural import PROCEDURAL
+    from sound2sheet.data.build import SYNTHETIC_TIMBRES
 
-    if text == PROCEDURAL:
+    if text in SYNTHETIC_TIMBRES:  # renderers, not font files
         return text
     spec = parse_spec(text, (font_dir,))
     return f"{spec.path}:{spec.bank}:{spec.program}"

@@ -31,7 +31,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sound2sheet.data.chimera import CHIMERA
 from sound2sheet.data.manifest import SPLITS, ManifestItem, write_manifest
+from sound2sheet.data.procedural import PROCEDURAL
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write, atomic_write_json
 
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MIDI_EXTENSIONS = (".mid", ".midi")
 ITEMS_DIR = "items"
+SYNTHETIC_TIMBRES = (PROCEDURAL, CHIMERA)  # timbre specs that name a renderer, not a font file
 
 
 class SkipPiece(DatasetError):
@@ -76,6 +79,7 @@ class BuildConfig:
     generate_split: str = "train"  # "val" or "test" makes a held-out procedural set
     maestro: Path | None = None
     soundfonts: list[str] = field(default_factory=list)
+    chimera_fonts: list[str] = field(default_factory=list)  # the pool the "chimera" timbre draws zones from
     renders_per_piece: int = 1
     midi_renders: int | None = None  # renders of --midi pieces (real performances); None: renders_per_piece
     sample_rate: int = 16000
@@ -179,10 +183,10 @@ def plan_jobs(pieces: list[Piece], timbres: list[str], renders: int, seed: int, 
 
 
 def _timbre_name(spec_text: str) -> str:
-    from sound2sheet.data.procedural import PROCEDURAL
     from sound2sheet.data.soundfonts import parse_spec
 
-    return PROCEDURAL if spec_text == PROCEDURAL else parse_spec(spec_text).name
+    return spec_text if spec_text in SYNTHETIC_TIMBRES else parse_spec(spec_text).name
+
 
 
 # ----------------------------------------------------------------------------- one item
@@ -216,9 +220,9 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
     import soxr
 
     from sound2sheet.core.audio import AudioProcessor
-    from sound2sheet.data import procedural
+    from sound2sheet.data import chimera, procedural
     from sound2sheet.data.augment import AugmentConfig, augment_audio, augment_midi, normalize_peak
-    from sound2sheet.data.render import RENDER_RATE, render
+    from sound2sheet.data.render import RENDER_RATE, render, render_zones
     from sound2sheet.data.soundfonts import parse_spec
     from sound2sheet.midi import read_midi_notes
 
@@ -241,10 +245,18 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
             midi_applied["piano"] = piano.to_json()
             timbre = procedural.PROCEDURAL
         else:
-            spec = parse_spec(job.timbre)
-            audio = render(pm, spec, RENDER_RATE)
+            if job.timbre == chimera.CHIMERA:  # new zones for every render, drawn from the item's seed
+                specs = [parse_spec(text) for text in config.chimera_fonts]
+                zones = chimera.random_zones(rng, len(specs))
+                audio = render_zones(pm, [specs[z.font] for z in zones], chimera.zone_of_pitch(zones),
+                                     [z.volume for z in zones], RENDER_RATE)
+                midi_applied["chimera"] = chimera.describe(zones, [s.name for s in specs])
+                timbre = chimera.CHIMERA
+            else:
+                spec = parse_spec(job.timbre)
+                audio = render(pm, spec, RENDER_RATE)
+                timbre = spec.name
             audio = soxr.resample(audio, RENDER_RATE, config.sample_rate, quality="HQ").astype(np.float32)
-            timbre = spec.name
         audio, audio_applied = augment_audio(audio, config.sample_rate, augment, rng)
         applied = {**midi_applied, **audio_applied}
         atomic_write(out / midi_rel, lambda tmp: pm.write(tmp))
@@ -289,11 +301,14 @@ def collect_pieces(config: BuildConfig) -> list[Piece]:
 
 def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
     """Refuse reserved evaluation MIDIs and held-out timbres unless explicitly allowed."""
-    from sound2sheet.data.procedural import PROCEDURAL
     from sound2sheet.data.reserved import reserved_reason
     from sound2sheet.data.soundfonts import parse_spec
 
-    fonts = [spec for spec in config.soundfonts if spec != PROCEDURAL]  # procedural pianos need no file
+    if CHIMERA in config.soundfonts and not config.chimera_fonts:
+        raise DatasetError("the chimera timbre needs a pool of fonts: give --chimera-fonts SPEC...")
+    fonts = [spec for spec in config.soundfonts if spec not in SYNTHETIC_TIMBRES]  # these need no file
+    if CHIMERA in config.soundfonts:
+        fonts += config.chimera_fonts
     if not config.allow_reserved:
         for p in pieces:
             if p.source in ("midi", "maestro"):

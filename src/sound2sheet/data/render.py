@@ -51,6 +51,19 @@ def _events(pm) -> list[tuple[float, int, int, int, int]]:
 
 def render(pm, spec: SoundfontSpec, sample_rate: int = RENDER_RATE, tail: float = TAIL_SECONDS) -> np.ndarray:
     """Mono float32 audio of ``pm`` played by ``spec``, ``pm.get_end_time() + tail`` long."""
+    return render_zones(pm, [spec], np.zeros(128, dtype=np.int64), [None], sample_rate, tail)
+
+
+def render_zones(pm, specs: list[SoundfontSpec], zone_of_pitch: np.ndarray, volumes: list[int | None],
+                 sample_rate: int = RENDER_RATE, tail: float = TAIL_SECONDS) -> np.ndarray:
+    """Like :func:`render`, with pitch ``p`` played by ``specs[zone_of_pitch[p]]`` at channel
+    volume ``volumes[zone_of_pitch[p]]`` (CC7; None keeps the synth's default, 100). Pedals
+    reach every zone. One synth, one pass: zone ``i`` is MIDI channel ``ZONE_CHANNELS[i]``
+    (:mod:`sound2sheet.data.chimera`)."""
+    from sound2sheet.data.chimera import ZONE_CHANNELS
+
+    if not specs or len(specs) != len(volumes) or len(specs) > len(ZONE_CHANNELS):
+        raise ValueError(f"render_zones: 1-{len(ZONE_CHANNELS)} zones, one volume each")
     fluidsynth = _load_fluidsynth()
     write_float = fluidsynth.cfunc(
         "fluid_synth_write_float", ctypes.c_int,
@@ -62,11 +75,19 @@ def render(pm, spec: SoundfontSpec, sample_rate: int = RENDER_RATE, tail: float 
     try:
         for key, value in (("synth.reverb.active", 0), ("synth.chorus.active", 0), ("synth.polyphony", 1024)):
             synth.setting(key, value)
-        sfid = synth.sfload(str(spec.path))
-        if sfid < 0:
-            raise Sound2SheetError(f"FluidSynth cannot load soundfont {spec.path}")
-        if synth.program_select(0, sfid, spec.bank, spec.program) != 0:
-            raise Sound2SheetError(f"soundfont {spec.path.name} has no preset {spec.bank}:{spec.program}")
+        loaded: dict[str, int] = {}  # one load per file, however many zones use it
+        channels = [ZONE_CHANNELS[i] for i in range(len(specs))]
+        for channel, spec, volume in zip(channels, specs, volumes):
+            if str(spec.path) not in loaded:
+                loaded[str(spec.path)] = synth.sfload(str(spec.path))
+            sfid = loaded[str(spec.path)]
+            if sfid < 0:
+                raise Sound2SheetError(f"FluidSynth cannot load soundfont {spec.path}")
+            if synth.program_select(channel, sfid, spec.bank, spec.program) != 0:
+                raise Sound2SheetError(f"soundfont {spec.path.name} has no preset {spec.bank}:{spec.program}")
+            if volume is not None:
+                synth.cc(channel, 7, int(volume))
+        channel_of = np.asarray(channels, dtype=np.int64)[np.asarray(zone_of_pitch, dtype=np.int64)]
         total = int(round((pm.get_end_time() + tail) * sample_rate))
         out = np.zeros((total, 2), dtype=np.float32)
         cursor = 0
@@ -83,11 +104,12 @@ def render(pm, spec: SoundfontSpec, sample_rate: int = RENDER_RATE, tail: float 
         for time, _, kind, a, b in _events(pm):
             advance(min(total, int(round(time * sample_rate))))
             if kind == 1:
-                synth.noteon(0, a, b)
+                synth.noteon(int(channel_of[a]), a, b)
             elif kind == 0:
-                synth.noteoff(0, a)
+                synth.noteoff(int(channel_of[a]), a)
             else:
-                synth.cc(0, a, b)
+                for channel in channels:
+                    synth.cc(channel, a, b)
         advance(total)
     finally:
         synth.delete()
