@@ -71,3 +71,30 @@ def test_resume_with_an_average_matches_never_stopping(data_config, tmp_path):
 def test_bad_averaging_settings_are_refused(field, value):
     with pytest.raises(ConfigError, match=field):
         TrainingConfig(**{field: value})
+
+
+def test_export_model_averages_checkpoints_of_one_architecture(data_config, tmp_path, capsys):
+    """``export-model A --average-with B``: the float32 mean of both, provenance naming B;
+    another architecture is refused with a one-line error."""
+    from sound2sheet.cli import main as cli_main
+    from sound2sheet.model.checkpoint import save_checkpoint
+
+    trainer, _ = _run(data_config, tmp_path / "run", num_epochs=1, max_steps=1)
+    trainer.train()
+    a = load_checkpoint(tmp_path / "run" / "last.pt")
+    shifted = {k: v + 1.0 if v.is_floating_point() else v for k, v in a["model_state_dict"].items()}
+    save_checkpoint(tmp_path / "b.pt", {**a, "model_state_dict": shifted})
+    out = tmp_path / "soup.pt"
+    assert cli_main(["export-model", str(tmp_path / "run" / "last.pt"), str(out), "--fp32",
+                     "--average-with", str(tmp_path / "b.pt")]) == 0
+    soup = torch.load(out, map_location="cpu", weights_only=True)
+    for k, v in a["model_state_dict"].items():
+        expected = v.float() + 0.5 if v.is_floating_point() else v
+        assert torch.allclose(soup["model_state_dict"][k], expected, atol=1e-6), k
+    assert soup["provenance"]["averaged_with"] == ["b.pt"]
+    other = {**a, "model_config": {**a["model_config"], "classifier_hidden_dim": 7}}
+    save_checkpoint(tmp_path / "c.pt", other)
+    capsys.readouterr()
+    assert cli_main(["export-model", str(tmp_path / "run" / "last.pt"), str(tmp_path / "x.pt"),
+                     "--average-with", str(tmp_path / "c.pt")]) == 2
+    assert "another architecture" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()

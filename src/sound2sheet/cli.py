@@ -120,6 +120,8 @@ def _add_export_model(sub) -> None:
     p.add_argument("checkpoint", type=Path, help="a checkpoint or run directory (best_model.pt is used)")
     p.add_argument("out", type=Path, help="where to write the slim checkpoint")
     p.add_argument("--fp32", action="store_true", help="keep float32 weights (default: float16, half the size)")
+    p.add_argument("--average-with", nargs="+", default=[], type=Path, metavar="CK",
+                   help="average these checkpoints' weights into it (a model soup of runs from one start)")
     p.add_argument("--inference", action="append", default=[], metavar="FIELD=VALUE",
                    help="override one InferenceConfig field stored with the model (repeatable), e.g. onset_threshold=0.4")
 
@@ -386,7 +388,8 @@ def _cmd_export_model(args) -> int:
     from sound2sheet.runconfig import parse_overrides
 
     inference = parse_overrides([f"inference.{pair}" for pair in args.inference]).get("inference", {})
-    out = export_for_inference(args.checkpoint, args.out, half=not args.fp32, inference=inference)
+    out = export_for_inference(args.checkpoint, args.out, half=not args.fp32, inference=inference,
+                               average_with=args.average_with)
     print(f"{out}: {out.stat().st_size / 1e6:.1f} MB")
     return 0
 

@@ -133,16 +133,40 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     return model.to(map_location).eval()
 
 
+def average_weights(ckpt: dict[str, Any], others: list[str | Path]) -> dict[str, torch.Tensor]:
+    """The float32 mean of ``ckpt``'s weights and each of ``others``' (a model soup; integer
+    buffers are ``ckpt``'s): runs
+    fine-tuned from one start average into one model (docs/experiments.md #24, #27). Refuses
+    checkpoints of another architecture."""
+    states = [ckpt["model_state_dict"]]
+    for other in others:
+        loaded = load_checkpoint(other)
+        if loaded.get("model_config") != ckpt.get("model_config") or set(loaded["model_state_dict"]) != set(states[0]):
+            raise CheckpointError(f"{other}: another architecture than the first checkpoint; only the same model averages")
+        states.append(loaded["model_state_dict"])
+    out = {}
+    for key, value in states[0].items():
+        if value.is_floating_point():
+            out[key] = sum(s[key].float() for s in states) / len(states)
+        else:
+            out[key] = value
+    return out
+
+
 def export_for_inference(
-    source: str | Path, target: str | Path, half: bool = True, inference: dict[str, Any] | None = None
+    source: str | Path, target: str | Path, half: bool = True, inference: dict[str, Any] | None = None,
+    average_with: list[str | Path] | None = None,
 ) -> Path:
     """Write a slim copy of a checkpoint for shipping: weights (float16 when ``half``: half the
     size, and loading casts back to float32) and the configs needed to rebuild the model and
     its features; no optimizer or RNG state, so it cannot be resumed, only used or warm-started.
-    ``inference`` overrides decoding fields (e.g. thresholds tuned on a validation split)."""
+    ``inference`` overrides decoding fields (e.g. thresholds tuned on a validation split);
+    ``average_with`` averages more checkpoints' weights into it (:func:`average_weights`)."""
     from sound2sheet.model.config import InferenceConfig
 
     ckpt = load_checkpoint(source)
+    if average_with:
+        ckpt["model_state_dict"] = average_weights(ckpt, list(average_with))
     weights = {
         k: (v.half() if half and v.is_floating_point() else v).contiguous()
         for k, v in ckpt["model_state_dict"].items()
@@ -160,4 +184,6 @@ def export_for_inference(
             "source": Path(source).name, "step": state.get("step"), "epoch": state.get("epoch"),
             "best_value": state.get("best_value"), "best_epoch": state.get("best_epoch"),
         }
+    if average_with:
+        payload["provenance"] = {**payload["provenance"], "averaged_with": [Path(p).name for p in average_with]}
     return save_checkpoint(target, payload)
