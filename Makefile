@@ -127,9 +127,9 @@ dataset-repeats-val: $(STAMP)
 		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 1
 
-# Every set the shipped model's recipe trains on (configs/default-repeats.json) and the
-# five-set validation pool its decoding is tuned on (docs/model.md): ~55 min on 2 cores.
-datasets: dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val
+# Every set the shipped model's recipe trains on (configs/default-chimera.json) and the
+# five-set validation pool its decoding is tuned on (docs/model.md): ~62 min on 2 cores.
+datasets: dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-repeats dataset-repeats-val dataset-chimera
 
 # What a lent GPU machine needs beside the repository (it reaches nothing and takes 64 MiB a call,
 # docs/model.md): an Opus subset of the training sets and the wheels its image lacks. Needs
@@ -140,7 +140,7 @@ DEVPACK_WHEELS := soundfile==0.14.0 soxr==1.1.0 pretty_midi==0.2.11.post0 mido==
 	cffi==2.1.1 pycparser==3.12 decorator==5.3.2 importlib_resources==7.1.0
 device-pack: $(STAMP)
 	rm -rf .devpack
-	$(BIN)/sound2sheet pack-datasets data/standard data/salamander data/vsco2 data/uiowa data/repeats \
+	$(BIN)/sound2sheet pack-datasets data/standard data/salamander data/vsco2 data/uiowa data/repeats data/chimera \
 		--out .devpack/data --hours $(DEVPACK_HOURS)
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
