@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Stage 18's recipe on a lent GPU, from the pack that `make device-pack` writes to .devpack/
-# (Opus training subset + the wheels that machine lacks); docs/model.md says why and what it holds.
+# The shipped model's recipe (configs/device-pack.json), warm-started from its weights, on a
+# lent GPU, from the pack that `make device-pack` writes to .devpack/ (Opus training subset +
+# the wheels that machine lacks); docs/model.md says why and what it holds.
 # Run from the repository root, on the device:  bash scripts/device_train.sh MINUTES
 # A short probe times a step (features are cached on the way), then one cosine run is sized to
 # end inside MINUTES; the exported fp16 model, the history and the log go to $OUT.

@@ -188,7 +188,6 @@ def _timbre_name(spec_text: str) -> str:
     return spec_text if spec_text in SYNTHETIC_TIMBRES else parse_spec(spec_text).name
 
 
-
 # ----------------------------------------------------------------------------- one item
 def load_symbolic(piece: Piece, seed: int, generate_seconds: float, max_seconds: float | None):
     """The piece as PrettyMIDI (identical for all of its renders)."""

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from sound2sheet.data.augment import HIGHEST, LOWEST  # the piano's keys, 21-108
+
 CHIMERA = "chimera"  # the timbre spec that selects this renderer
-LOWEST, HIGHEST = 21, 108
 ZONE_CHANNELS = (0, 1, 2, 3, 4, 5, 6, 7)  # never 9: General MIDI's drum channel
 
 
@@ -72,8 +73,7 @@ def zone_of_pitch(zones: list[Zone]) -> np.ndarray:
     out = np.zeros(128, dtype=np.int64)
     for i, z in enumerate(zones):
         out[z.low:z.high + 1] = i
-    out[:zones[0].low] = 0
-    out[zones[-1].high + 1:] = len(zones) - 1
+    out[zones[-1].high + 1:] = len(zones) - 1  # below the first zone: already 0
     return out
 
 

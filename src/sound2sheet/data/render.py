@@ -76,7 +76,7 @@ def render_zones(pm, specs: list[SoundfontSpec], zone_of_pitch: np.ndarray, volu
         for key, value in (("synth.reverb.active", 0), ("synth.chorus.active", 0), ("synth.polyphony", 1024)):
             synth.setting(key, value)
         loaded: dict[str, int] = {}  # one load per file, however many zones use it
-        channels = [ZONE_CHANNELS[i] for i in range(len(specs))]
+        channels = list(ZONE_CHANNELS[:len(specs)])
         for channel, spec, volume in zip(channels, specs, volumes):
             if str(spec.path) not in loaded:
                 loaded[str(spec.path)] = synth.sfload(str(spec.path))

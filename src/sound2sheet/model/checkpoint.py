@@ -135,9 +135,8 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
 
 def average_weights(ckpt: dict[str, Any], others: list[str | Path]) -> dict[str, torch.Tensor]:
     """The float32 mean of ``ckpt``'s weights and each of ``others``' (a model soup; integer
-    buffers are ``ckpt``'s): runs
-    fine-tuned from one start average into one model (docs/experiments.md #24, #27). Refuses
-    checkpoints of another architecture."""
+    buffers are ``ckpt``'s): runs fine-tuned from one start average into one model
+    (docs/experiments.md #24, #27). Refuses checkpoints of another architecture."""
     states = [ckpt["model_state_dict"]]
     for other in others:
         loaded = load_checkpoint(other)
