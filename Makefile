@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-repeats dataset-repeats-val datasets device-pack clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-repeats dataset-repeats-val datasets device-pack clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,14 +31,19 @@ DATASET ?= data/standard
 STANDARD_FONTS := FluidR3_GM:0:0 FluidR3_GM:0:1 GeneralUser_GS:0:0 GeneralUser_GS:0:1 Merlin:0:0 TimGM6mb:0:0
 STANDARD_MUSIC21 := bach beethoven mozart haydn schumann chopin joplin schubert handel corelli cpebach beach weber monteverdi josquin palestrina
 
-dataset: $(STAMP)
+# The standard set's pieces and recipe: $(1) directory, $(2) timbre specs, $(3) more flags.
+define standard_recipe_dataset
 	$(BIN)/sound2sheet fetch-assets --out data/assets
-	$(BIN)/sound2sheet make-dataset --out $(DATASET) \
+	$(BIN)/sound2sheet make-dataset --out $(1) \
 		--midi data/assets/midi/miditok --midi-renders 5 \
 		--music21 $(STANDARD_MUSIC21) --music21-limit 120 \
 		--generate 120 --generate-seconds 60 \
-		--soundfont $(STANDARD_FONTS) --soundfont-dir data/assets/soundfonts \
-		--renders-per-piece 1 --seed 0
+		--soundfont $(2) --soundfont-dir data/assets/soundfonts \
+		--renders-per-piece 1 --seed 0 $(3)
+endef
+
+dataset: $(STAMP)
+	$(call standard_recipe_dataset,$(DATASET),$(STANDARD_FONTS))
 
 # Renders in a *recorded* piano (Salamander Grand, docs/dataset.md) that training adds to the
 # standard set (configs/default-salamander.json: data.extra_train_dirs). Same seed, so every
@@ -103,6 +108,13 @@ CHIMERA_FONTS := FluidR3_GM:0:0 FluidR3_GM:0:1 GeneralUser_GS:0:0 GeneralUser_GS
 
 dataset-chimera: $(STAMP)
 	$(call every_composer_dataset,$(CHIMERA_DATASET),chimera,--chimera-fonts $(CHIMERA_FONTS))
+
+# The standard set's pieces as chimeras (experiments #31): same splits, and --render-seed 1 so
+# the pieces it shares with data/chimera get new zones rather than the same renders again.
+CHIMERA_STANDARD_DATASET ?= data/chimera-standard
+
+dataset-chimera-standard: $(STAMP)
+	$(call standard_recipe_dataset,$(CHIMERA_STANDARD_DATASET),chimera,--chimera-fonts $(CHIMERA_FONTS) --render-seed 1)
 
 # Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
 # basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.

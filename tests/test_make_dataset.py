@@ -231,3 +231,20 @@ def test_a_bad_generator_style_or_split_is_refused_before_building(tmp_path, fie
     with pytest.raises(DatasetError, match=f"unknown {field}"):
         build_dataset(cfg, progress=False)
     assert not (tmp_path / "bad_gen" / "items").exists() or not any((tmp_path / "bad_gen" / "items").iterdir())
+
+
+def test_a_render_seed_renders_the_same_pieces_anew_in_the_same_splits(tmp_path, midi_dir):
+    from dataclasses import asdict
+
+    from sound2sheet.data.augment import AugmentConfig
+
+    augment = json.loads(json.dumps(asdict(AugmentConfig())))  # the default: random per item
+    sets = {salt: tmp_path / f"salt{salt}" for salt in (0, 7)}
+    for salt, out in sets.items():
+        info = build_dataset(_config(out, [midi_dir], augment=augment, render_seed=salt), progress=False)
+        assert info["config"]["render_seed"] == salt
+    for split in ("train", "val", "test"):
+        first, second = (read_manifest(out, split) for out in sets.values())
+        assert [it.id for it in first] == [it.id for it in second]  # same pieces, same splits
+    first, second = (_tree_digest(out / "audio") for out in sets.values())
+    assert first.keys() == second.keys() and all(first[k] != second[k] for k in first)  # every render is new

@@ -91,6 +91,8 @@ def _add_make_dataset(sub) -> None:
     p.add_argument("--maestro", type=Path, help="MAESTRO-v3-layout folder: real audio + MIDI with its canonical split")
     p.add_argument("--sample-rate", type=int, default=16000, help="audio rate stored (default 16000)")
     p.add_argument("--seed", type=int, default=0, help="splits, timbre choice and augmentation derive from it (default 0)")
+    p.add_argument("--render-seed", type=int, default=0,
+                   help="new chimera zones, procedural pianos and augmentation for the same pieces and splits as --seed (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.05, help="share of pieces for validation (default 0.05)")
     p.add_argument("--test-fraction", type=float, default=0.05, help="share of pieces for test (default 0.05)")
     p.add_argument("--augment", choices=["default", "none"], default="default", help="augmentation preset (default: default)")
@@ -229,7 +231,7 @@ def _cmd_make_dataset(args) -> int:
         generate=args.generate, generate_seconds=args.generate_seconds, generate_style=args.generate_style, generate_split=args.generate_split, maestro=args.maestro, soundfonts=specs,
         chimera_fonts=pool,
         renders_per_piece=args.renders_per_piece, midi_renders=args.midi_renders, sample_rate=args.sample_rate, seed=args.seed,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
+        render_seed=args.render_seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
         allow_reserved=args.allow_reserved,
     )
     info = build_dataset(config)

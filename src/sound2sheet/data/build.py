@@ -9,7 +9,9 @@ Why it is built this way:
   another seed makes a held-out set of a texture training targets; other pieces are assigned by a hash of
   ``(seed, piece id)``.
 * Every item's randomness (timbre choice, augmentation) derives from ``(seed, item id)``, so
-  rebuilding, resuming or adding sources never changes an existing item.
+  rebuilding, resuming or adding sources never changes an existing item. A nonzero
+  ``render_seed`` joins that pair: the same pieces and splits, rendered anew (zones, procedural
+  pianos, augmentation; not the timbre order, which follows ``(seed, piece id)``).
 * Each item writes its audio and MIDI atomically, then a marker ``items/<id>.json``; an item
   counts as done only when its marker exists. A killed build reruns with the same command
   and skips what is done, ending identical to an uninterrupted build.
@@ -84,6 +86,7 @@ class BuildConfig:
     midi_renders: int | None = None  # renders of --midi pieces (real performances); None: renders_per_piece
     sample_rate: int = 16000
     seed: int = 0
+    render_seed: int = 0  # salts every item's randomness, not the splits: a second set of the same pieces that sounds new
     val_fraction: float = 0.05
     test_fraction: float = 0.05
     augment: dict[str, Any] = field(default_factory=dict)  # AugmentConfig fields
@@ -227,7 +230,8 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
 
     out = Path(config.out_dir)
     audio_rel, midi_rel = f"audio/{job.item_id}.flac", f"midi/{job.item_id}.mid"
-    rng = np.random.default_rng(stable_seed(config.seed, "item", job.item_id))
+    salt = (config.render_seed,) if config.render_seed else ()  # 0 keeps every existing set's renders as they were
+    rng = np.random.default_rng(stable_seed(config.seed, "item", *salt, job.item_id))
     applied: dict[str, Any] = {}
     if job.piece.source == "maestro":
         audio = AudioProcessor(sample_rate=config.sample_rate).load_audio(job.piece.audio)
