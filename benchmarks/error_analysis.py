@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sound2sheet.metrics import _arrays
+from sound2sheet.metrics import mir_eval_arrays
 from sound2sheet.midi import read_midi_notes
 
 TOLERANCES = (0.05, 0.1, 0.2)
@@ -41,8 +41,8 @@ REGISTERS = ((21, 48), (48, 60), (60, 72), (72, 109))
 def _match(ref, est, tol, pitch_class=False):
     import mir_eval
 
-    ri, rp = _arrays(ref)
-    ei, ep = _arrays(est)
+    ri, rp = mir_eval_arrays(ref)
+    ei, ep = mir_eval_arrays(est)
     if pitch_class:  # fold every note into one octave
         rp = 440.0 * 2 ** ((np.round(12 * np.log2(rp / 440.0)) % 12) / 12)
         ep = 440.0 * 2 ** ((np.round(12 * np.log2(ep / 440.0)) % 12) / 12)

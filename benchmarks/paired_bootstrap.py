@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sound2sheet.metrics import _arrays
+from sound2sheet.metrics import mir_eval_arrays
 from sound2sheet.midi import read_midi_notes
 
 
@@ -38,8 +38,8 @@ def block_counts(ref, est, block_seconds: float, n_blocks: int) -> np.ndarray:
     for n in est:
         counts[block(n.onset), 1] += 1
     if ref and est:
-        ri, rp = _arrays(ref)
-        ei, ep = _arrays(est)
+        ri, rp = mir_eval_arrays(ref)
+        ei, ep = mir_eval_arrays(est)
         for col, ratio in ((2, None), (3, 0.2)):
             for i, _ in mir_eval.transcription.match_notes(ri, rp, ei, ep, offset_ratio=ratio):
                 counts[block(ri[i, 0]), col] += 1

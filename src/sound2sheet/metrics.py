@@ -18,7 +18,9 @@ from sound2sheet.notes import NoteEvent
 ONSET_TOLERANCE = 0.05
 
 
-def _arrays(notes: Sequence[NoteEvent]) -> tuple[np.ndarray, np.ndarray]:
+def mir_eval_arrays(notes: Sequence[NoteEvent]) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals ``[n, 2]`` (s) and pitches ``[n]`` (Hz) as mir_eval's note metrics take them;
+    public so benchmarks match notes exactly as the project's scores do (zero-length notes get 1 ms)."""
     import pretty_midi
 
     intervals = np.array([[n.onset, max(n.offset, n.onset + 1e-3)] for n in notes], dtype=np.float64).reshape(-1, 2)
@@ -35,8 +37,8 @@ def note_scores(reference: Sequence[NoteEvent], estimate: Sequence[NoteEvent]) -
         return {f"{k}_{m}": 1.0 for k in keys for m in ("precision", "recall", "f1")}
     if not reference or not estimate:
         return {f"{k}_{m}": 0.0 for k in keys for m in ("precision", "recall", "f1")}
-    ri, rp = _arrays(reference)
-    ei, ep = _arrays(estimate)
+    ri, rp = mir_eval_arrays(reference)
+    ei, ep = mir_eval_arrays(estimate)
     out: dict[str, float] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
