@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-repeats dataset-repeats-val datasets device-pack clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-chimera-layers dataset-repeats dataset-repeats-val datasets device-pack clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -115,6 +115,14 @@ CHIMERA_STANDARD_DATASET ?= data/chimera-standard
 
 dataset-chimera-standard: $(STAMP)
 	$(call standard_recipe_dataset,$(CHIMERA_STANDARD_DATASET),chimera,--chimera-fonts $(CHIMERA_FONTS) --render-seed 1)
+
+# Layered chimeras (experiments #32): the standard set's pieces again (--render-seed 2), each
+# zone sounding a second font of the pool with its first in 60 % of zones: pianos between the
+# pool's, not only across its keys. At most 4 zones (two channels each).
+CHIMERA_LAYERS_DATASET ?= data/chimera-layers
+
+dataset-chimera-layers: $(STAMP)
+	$(call standard_recipe_dataset,$(CHIMERA_LAYERS_DATASET),chimera,--chimera-fonts $(CHIMERA_FONTS) --chimera-layers 0.6 --render-seed 2)
 
 # Procedural pieces full of same-key re-strikes at 2.5-7 a second (repeated chords, melodies,
 # basses; docs/dataset.md), rendered in all nine timbres above: the texture dev errors point to.

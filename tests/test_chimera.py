@@ -10,7 +10,7 @@ import numpy as np
 import pretty_midi
 import pytest
 
-from sound2sheet.data.chimera import HIGHEST, LOWEST, random_zones, zone_of_pitch
+from sound2sheet.data.chimera import HIGHEST, LOWEST, ZONE_CHANNELS, channel_plan, random_zones, zone_of_pitch
 
 TIMGM = str(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
 
@@ -36,6 +36,31 @@ def test_zones_follow_the_seed_and_one_font_is_allowed():
     assert {z.font for z in random_zones(np.random.default_rng(0), 1)} == {0}
     with pytest.raises(ValueError):
         random_zones(np.random.default_rng(0), 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_layered_zones_fit_the_channels_and_route_each_pitch_twice(seed):
+    zones = random_zones(np.random.default_rng(seed), n_fonts=3, layer_prob=1.0)
+    assert 2 <= len(zones) <= len(ZONE_CHANNELS) // 2
+    assert all(z.layer >= 0 and z.layer != z.font and 1 <= z.layer_volume <= 127 for z in zones)
+    fonts, volumes, routes = channel_plan(zones)
+    assert len(fonts) == len(volumes) == 2 * len(zones) <= len(ZONE_CHANNELS)
+    for i, z in enumerate(zones):
+        main, layer = routes[0, z.low], routes[1, z.low]
+        assert main == i and fonts[main] == z.font and volumes[main] == z.volume
+        assert fonts[layer] == z.layer and volumes[layer] == z.layer_volume
+        assert set(routes[1, z.low:z.high + 1]) == {layer}
+
+
+def test_layers_off_draw_what_chimeras_always_drew():
+    plain = random_zones(np.random.default_rng(3), 8)
+    assert random_zones(np.random.default_rng(3), 8, layer_prob=0.0) == plain
+    fonts, volumes, routes = channel_plan(plain)
+    assert fonts == [z.font for z in plain] and set(routes[1]) == {-1}
+    some = random_zones(np.random.default_rng(3), 8, layer_prob=0.5)
+    assert len(some) <= 4
+    with pytest.raises(ValueError):
+        random_zones(np.random.default_rng(0), 3, layer_prob=1.5)
 
 
 def _two_notes() -> pretty_midi.PrettyMIDI:
@@ -69,6 +94,25 @@ def test_each_note_sounds_at_its_zone_level():
     assert 20 * np.log10(high_ratio) == pytest.approx(-19.9, abs=2.0)
 
 
+def test_a_layer_sounds_with_its_zone():
+    pytest.importorskip("fluidsynth", reason="pyfluidsynth / libfluidsynth missing", exc_type=ImportError)
+    from sound2sheet.data.chimera import Zone
+    from sound2sheet.data.render import render_zones
+    from sound2sheet.data.soundfonts import parse_spec
+
+    spec = parse_spec(TIMGM)
+    pm = _two_notes()
+    single = [Zone(21, 108, 0, 100)]
+    layered = [Zone(21, 108, 0, 100, layer=1, layer_volume=100)]
+    one = render_zones(pm, [spec], *channel_plan(single)[2:], [100])
+    fonts, volumes, routes = channel_plan(layered)
+    two = render_zones(pm, [spec for _ in fonts], routes, volumes)
+    # The same font on both channels: the layer doubles every sample, no more and no less.
+    np.testing.assert_allclose(two, 2 * one, atol=1e-4)
+    with pytest.raises(ValueError):
+        render_zones(pm, [spec], routes, [100])  # a route to a channel that has no font
+
+
 def test_make_dataset_renders_chimeras(tmp_path, capsys):
     pytest.importorskip("fluidsynth", reason="pyfluidsynth / libfluidsynth missing", exc_type=ImportError)
     from sound2sheet.cli import main as cli_main
@@ -91,3 +135,10 @@ def test_make_dataset_renders_chimeras(tmp_path, capsys):
     held_out.write_bytes(Path(TIMGM).read_bytes())
     assert cli_main([*args[:2], str(tmp_path / "ds2"), *args[3:], "--chimera-fonts", TIMGM, str(held_out)]) == 2
     assert "held-out timbre" in capsys.readouterr().err
+    layered = tmp_path / "ds3"
+    assert cli_main([*args[:2], str(layered), *args[3:], "--chimera-fonts", TIMGM, f"{TIMGM}:0:1",
+                     "--chimera-layers", "1"]) == 0
+    zones = json.loads(next((layered / "items").glob("*.json")).read_text())["augmentation"]["chimera"]
+    assert all({z["font"], z["layer"]} == {"TimGM6mb-0-0", "TimGM6mb-0-1"} for z in zones)
+    assert cli_main([*args[:2], str(tmp_path / "ds4"), *args[3:], "--chimera-fonts", TIMGM, "--chimera-layers", "2"]) == 2
+    assert "--chimera-layers" in capsys.readouterr().err

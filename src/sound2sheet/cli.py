@@ -73,6 +73,9 @@ def _add_make_dataset(sub) -> None:
                         "into zones, each played by a font from --chimera-fonts at its own level, new zones every render")
     p.add_argument("--chimera-fonts", nargs="+", default=[], metavar="SPEC",
                    help="the fonts a 'chimera' timbre draws its zones from (same SPEC forms as --soundfont)")
+    p.add_argument("--chimera-layers", type=float, default=0.0, metavar="P",
+                   help="chance that a chimera zone sounds a second font from the pool with its first, each at its own "
+                        "level (at most 4 zones then; default 0: one font per zone)")
     p.add_argument("--soundfont-dir", type=Path, default=Path("data/assets/soundfonts"),
                    help="where bare font names are looked up (default: data/assets/soundfonts)")
     p.add_argument("--renders-per-piece", type=int, default=1, help="timbres each piece is rendered with (default 1)")
@@ -229,7 +232,7 @@ def _cmd_make_dataset(args) -> int:
     config = BuildConfig(
         out_dir=args.out, midi=list(args.midi), music21=args.music21, music21_limit=args.music21_limit,
         generate=args.generate, generate_seconds=args.generate_seconds, generate_style=args.generate_style, generate_split=args.generate_split, maestro=args.maestro, soundfonts=specs,
-        chimera_fonts=pool,
+        chimera_fonts=pool, chimera_layers=args.chimera_layers,
         renders_per_piece=args.renders_per_piece, midi_renders=args.midi_renders, sample_rate=args.sample_rate, seed=args.seed,
         render_seed=args.render_seed, val_fraction=args.val_fraction, test_fraction=args.test_fraction, augment=augment, jobs=args.jobs,
         allow_reserved=args.allow_reserved,

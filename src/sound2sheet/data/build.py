@@ -82,6 +82,7 @@ class BuildConfig:
     maestro: Path | None = None
     soundfonts: list[str] = field(default_factory=list)
     chimera_fonts: list[str] = field(default_factory=list)  # the pool the "chimera" timbre draws zones from
+    chimera_layers: float = 0.0  # chance a chimera zone sounds a second font with its first (0: never)
     renders_per_piece: int = 1
     midi_renders: int | None = None  # renders of --midi pieces (real performances); None: renders_per_piece
     sample_rate: int = 16000
@@ -250,9 +251,9 @@ def build_item(job: Job, config: BuildConfig, split: str) -> dict[str, Any]:
         else:
             if job.timbre == chimera.CHIMERA:  # new zones for every render, drawn from the item's seed
                 specs = [parse_spec(text) for text in config.chimera_fonts]
-                zones = chimera.random_zones(rng, len(specs))
-                audio = render_zones(pm, [specs[z.font] for z in zones], chimera.zone_of_pitch(zones),
-                                     [z.volume for z in zones], RENDER_RATE)
+                zones = chimera.random_zones(rng, len(specs), layer_prob=config.chimera_layers)
+                fonts, volumes, routes = chimera.channel_plan(zones)
+                audio = render_zones(pm, [specs[f] for f in fonts], routes, volumes, RENDER_RATE)
                 midi_applied["chimera"] = chimera.describe(zones, [s.name for s in specs])
                 timbre = chimera.CHIMERA
             else:
@@ -309,6 +310,8 @@ def check_sources(pieces: list[Piece], config: BuildConfig) -> None:
 
     if CHIMERA in config.soundfonts and not config.chimera_fonts:
         raise DatasetError("the chimera timbre needs a pool of fonts: give --chimera-fonts SPEC...")
+    if not 0.0 <= config.chimera_layers <= 1.0:
+        raise DatasetError(f"--chimera-layers is a chance in [0, 1], got {config.chimera_layers}")
     fonts = [spec for spec in config.soundfonts if spec not in SYNTHETIC_TIMBRES]  # these need no file
     if CHIMERA in config.soundfonts:
         fonts += config.chimera_fonts

@@ -59,11 +59,15 @@ def render_zones(pm, specs: list[SoundfontSpec], zone_of_pitch: np.ndarray, volu
     """Like :func:`render`, with pitch ``p`` played by ``specs[zone_of_pitch[p]]`` at channel
     volume ``volumes[zone_of_pitch[p]]`` (CC7; None keeps the synth's default, 100). Pedals
     reach every zone. One synth, one pass: zone ``i`` is MIDI channel ``ZONE_CHANNELS[i]``
-    (:mod:`sound2sheet.data.chimera`)."""
+    (:mod:`sound2sheet.data.chimera`). ``zone_of_pitch`` may be ``[layers, 128]``: a pitch then
+    sounds on every row's zone at once, -1 meaning none in that row (layered chimeras)."""
     from sound2sheet.data.chimera import ZONE_CHANNELS
 
     if not specs or len(specs) != len(volumes) or len(specs) > len(ZONE_CHANNELS):
         raise ValueError(f"render_zones: 1-{len(ZONE_CHANNELS)} zones, one volume each")
+    routes = np.atleast_2d(np.asarray(zone_of_pitch, dtype=np.int64))
+    if routes.shape[1] != 128 or routes.max() >= len(specs) or np.any(routes[0] < 0):
+        raise ValueError("render_zones: zone_of_pitch must give every pitch a zone among specs")
     fluidsynth = _load_fluidsynth()
     write_float = fluidsynth.cfunc(
         "fluid_synth_write_float", ctypes.c_int,
@@ -87,7 +91,7 @@ def render_zones(pm, specs: list[SoundfontSpec], zone_of_pitch: np.ndarray, volu
                 raise Sound2SheetError(f"soundfont {spec.path.name} has no preset {spec.bank}:{spec.program}")
             if volume is not None:
                 synth.cc(channel, 7, int(volume))
-        channel_of = np.asarray(channels, dtype=np.int64)[np.asarray(zone_of_pitch, dtype=np.int64)]
+        channel_of = [[channels[z] for z in row if z >= 0] for row in routes.T]  # pitch -> its channels
         total = int(round((pm.get_end_time() + tail) * sample_rate))
         out = np.zeros((total, 2), dtype=np.float32)
         cursor = 0
@@ -104,9 +108,11 @@ def render_zones(pm, specs: list[SoundfontSpec], zone_of_pitch: np.ndarray, volu
         for time, _, kind, a, b in _events(pm):
             advance(min(total, int(round(time * sample_rate))))
             if kind == 1:
-                synth.noteon(int(channel_of[a]), a, b)
+                for channel in channel_of[a]:
+                    synth.noteon(channel, a, b)
             elif kind == 0:
-                synth.noteoff(int(channel_of[a]), a)
+                for channel in channel_of[a]:
+                    synth.noteoff(channel, a)
             else:
                 for channel in channels:
                     synth.cc(channel, a, b)
