@@ -1,4 +1,5 @@
 import json
+import os
 import numpy as np
 
 import pytest
@@ -77,6 +78,27 @@ def test_mel_cache_is_reused(data_config, monkeypatch):
 
     monkeypatch.setattr(AudioProcessor, "to_mel_spectrogram", boom)
     PianoDataset(data_config, "train")[0]
+
+
+def test_cache_rows_are_read_exactly_as_the_memory_map_holds_them(data_config, tmp_path):
+    from sound2sheet.model.dataset import MelCache
+
+    path = PianoDataset(data_config, "train").mel_paths[0]
+    whole = MelCache.load(path)
+    assert MelCache.header(path)[0] == whole.shape
+    n = whole.shape[0]
+    for start, stop in [(0, 100), (37, 137), (n - 10, n + 50), (n, n + 5), (-3, 4)]:
+        rows = MelCache.read_rows(path, start, stop)
+        np.testing.assert_array_equal(rows, whole[max(0, start):stop])
+        assert rows.dtype == np.float16 and rows.shape[1] == whole.shape[1]
+    v2 = tmp_path / "v2.npy"  # numpy writes format 2.0 for very wide headers; read it as well
+    with open(v2, "wb") as fh:
+        np.lib.format.write_array(fh, np.asarray(whole), version=(2, 0))
+    np.testing.assert_array_equal(MelCache.read_rows(v2, 5, 25), whole[5:25])
+    cut = tmp_path / "cut.npy"
+    cut.write_bytes(path.read_bytes()[: -whole.shape[1] * 2 * 3])  # three rows short
+    with pytest.raises(DatasetError, match="truncated"):
+        MelCache.read_rows(cut, n - 10, n)
 
 
 def test_sampler_shards_and_resumes():
@@ -191,3 +213,31 @@ def test_normalize_peak_shows_every_file_at_one_level_as_if_scaled_before_the_fe
     torch.testing.assert_close(silence, torch.full_like(silence, float(processor.feature_floor[0])), atol=1e-3, rtol=0)
     with pytest.raises(Exception, match="normalize_peak"):
         DataConfig(normalize_peak=1.5)
+
+
+def test_label_cache_returns_the_parsed_labels_and_is_used_on_the_next_read(tmp_path, monkeypatch):
+    import sound2sheet.model.dataset as dataset_module
+    from sound2sheet.midi import notes_to_pretty_midi, read_midi_labels
+    from sound2sheet.model.dataset import LabelCache
+    from sound2sheet.notes import NoteEvent
+
+    midi = tmp_path / "piece.mid"
+    played = [NoteEvent(60, 0.5, 0.8, 90), NoteEvent(64, 1.0, 1.25, 40), NoteEvent(60, 2.0, 2.1, 70)]
+    notes_to_pretty_midi(played, pedal=[(0.6, 1.7)]).write(str(midi))
+    cache = LabelCache(tmp_path / ".cache")
+    for sustain in (True, False):
+        assert cache.read(midi, sustain) == read_midi_labels(midi, sustain)
+    assert len(list((tmp_path / ".cache" / "labels").glob("*.npz"))) == 2  # one per pedal rule
+
+    def boom(*a, **k):
+        raise AssertionError("MIDI parsed again")
+
+    monkeypatch.setattr(dataset_module, "read_midi_labels", boom)
+    notes, pedal = cache.read(midi, True)
+    assert all(isinstance(n, NoteEvent) for n in notes) and notes[0].offset == pytest.approx(1.7, abs=1e-3)
+    monkeypatch.undo()
+    assert (notes, pedal) == read_midi_labels(midi, True) and len(pedal) == 1
+    os.utime(midi, ns=(1, 1))  # a changed file is parsed anew
+    monkeypatch.setattr(dataset_module, "read_midi_labels", boom)
+    with pytest.raises(AssertionError, match="parsed again"):
+        cache.read(midi, True)

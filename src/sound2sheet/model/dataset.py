@@ -1,10 +1,11 @@
 """Training data: (audio, MIDI) pairs from a dataset directory's manifests -> (mel, piano roll).
 
 Log-mel spectrograms are computed once per audio file and cached as float16 ``.npy``
-(``[frames, n_mels]``, memory-mapped when read) under ``<dataset_dir>/.cache`` or
+(``[frames, n_mels]``, each crop read with one positioned read) under ``<dataset_dir>/.cache`` or
 ``DataConfig.cache_dir``; the cache key covers the file's path, size and mtime and every
 feature setting, so changed audio or features never reuse stale spectrograms. Each file's peak
-sample is kept beside its features (``.peak``) for ``DataConfig.normalize_peak``.
+sample is kept beside its features (``.peak``) for ``DataConfig.normalize_peak``, and each MIDI
+file's parsed notes and pedal under ``.cache/labels`` (:class:`LabelCache`).
 
 Training crops are deterministic functions of ``(seed, epoch, index)`` (see
 :class:`EpochSampler`), which is what lets a resumed run continue exactly.
@@ -40,7 +41,7 @@ _FEATURE_KEYS = ("sample_rate", "n_mels", "hop_length", "win_length", "n_fft", "
 
 
 class MelCache:
-    """Computes each audio file's normalised log-mel once and serves it memory-mapped."""
+    """Computes each audio file's normalised log-mel once; serves it whole (memory-mapped) or a crop at a time."""
 
     def __init__(self, data_config: DataConfig, dataset_dir: str | Path | None = None) -> None:
         self.processor = AudioProcessor.from_config(data_config)
@@ -48,13 +49,11 @@ class MelCache:
         if not data_config.pitch_bins_per_semitone:  # mel-only caches keep their old key
             features = {k: v for k, v in features.items() if not k.startswith("pitch_")}
         self.feature_key = hashlib.sha1(json.dumps(features, sort_keys=True).encode()).hexdigest()[:10]
-        root = Path(data_config.cache_dir) if data_config.cache_dir else Path(dataset_dir or data_config.dataset_dir) / ".cache"
-        self.dir = root / f"mel-{self.feature_key}"
+        self.root = Path(data_config.cache_dir) if data_config.cache_dir else Path(dataset_dir or data_config.dataset_dir) / ".cache"
+        self.dir = self.root / f"mel-{self.feature_key}"
 
     def path_for(self, audio_path: Path) -> Path:
-        st = audio_path.stat()
-        key = hashlib.sha1(f"{audio_path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-        return self.dir / f"{audio_path.stem}-{key}.npy"
+        return self.dir / f"{audio_path.stem}-{_file_key(audio_path)}.npy"
 
     def ensure(self, audio_path: Path) -> Path:
         """Cache file for ``audio_path``, computing it if needed."""
@@ -88,6 +87,85 @@ class MelCache:
     def load(path: Path) -> np.ndarray:
         """``[frames, n_features]`` float16, memory-mapped."""
         return np.load(path, mmap_mode="r")
+
+    @staticmethod
+    def header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+        """``(shape, dtype, data offset)`` of a cache file, from its ``.npy`` header alone."""
+        with open(path, "rb") as fh:
+            return _npy_header(fh)
+
+    @staticmethod
+    def read_rows(path: Path, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` of a cache file: ``[rows, n_features]`` float16.
+
+        One positioned read of just those bytes, not a memory map: a page fault in a map reads
+        the device's whole read-ahead window around it (8 MB on common virtual disks), ~20x the
+        bytes of a 4 s crop, which made training on sets larger than the page cache I/O bound.
+        """
+        with open(path, "rb") as fh:
+            shape, dtype, offset = _npy_header(fh)
+            start, stop = max(0, start), min(shape[0], stop)
+            rows = max(0, stop - start)
+            row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+            out = np.empty((rows, *shape[1:]), dtype=dtype)
+            fh.seek(offset + start * row_bytes)
+            if rows and fh.readinto(memoryview(out).cast("B")) != rows * row_bytes:
+                raise DatasetError(f"feature cache truncated: {path} (delete it to rebuild)")
+        return out
+
+
+class LabelCache:
+    """Each MIDI file's notes and pedal, parsed once and kept under ``<cache root>/labels``.
+
+    A long MAESTRO piece's dense pedal messages take ~1 s to parse (mido is pure Python), paid
+    again by every new loader process (each run, each resume) on the item's first crop; a cached
+    file loads in a few milliseconds. Keyed like the features (path, size, mtime) and by the
+    pedal rule.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(root) / "labels"
+
+    def read(self, midi_path: Path, sustain_pedal: bool) -> tuple[list[NoteEvent], list[tuple[float, float]]]:
+        """``read_midi_labels(midi_path, sustain_pedal)``, from the cache when it holds it."""
+        if not midi_path.exists():
+            return read_midi_labels(midi_path, sustain_pedal=sustain_pedal)  # its clear error
+        path = self.dir / f"{midi_path.stem}-{_file_key(midi_path)}-{'sustain' if sustain_pedal else 'keys'}.npz"
+        if path.exists():
+            with np.load(path) as z:
+                notes = [NoteEvent(int(p), float(a), float(b), None if v < 0 else int(v))
+                         for p, a, b, v in zip(z["pitch"], z["onset"], z["offset"], z["velocity"])]
+                return notes, [(float(a), float(b)) for a, b in z["pedal"]]
+        notes, pedal = read_midi_labels(midi_path, sustain_pedal=sustain_pedal)
+        arrays = dict(
+            pitch=np.array([n.pitch for n in notes], dtype=np.int16),
+            onset=np.array([n.onset for n in notes], dtype=np.float64),
+            offset=np.array([n.offset for n in notes], dtype=np.float64),
+            velocity=np.array([-1 if n.velocity is None else n.velocity for n in notes], dtype=np.int16),
+            pedal=np.array(pedal, dtype=np.float64).reshape(-1, 2),
+        )
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        atomic_write(path, write)
+        return notes, pedal
+
+
+def _file_key(path: Path) -> str:
+    """Changes whenever the file does (its resolved path, size and mtime)."""
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype, int]:
+    version = np.lib.format.read_magic(fh)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read(fh)
+    if fortran_order:
+        raise DatasetError(f"feature cache not in row order: {fh.name} (delete it to rebuild)")
+    return shape, dtype, fh.tell()
 
 
 class PianoDataset(Dataset):
@@ -149,6 +227,7 @@ class PianoDataset(Dataset):
         self.min_pitch, self.num_keys = min_pitch, num_keys
         self._caches = {root: MelCache(data_config, root) for root in dict.fromkeys([self.dataset_dir, *self.item_dirs])}
         self.cache = self._caches[self.dataset_dir]
+        self._label_caches = {root: LabelCache(c.root) for root, c in self._caches.items()}
         processor = self.cache.processor
         self.padding_value = processor.feature_padding  # [n_features]
         # per-row constants of the feature shifts, built once rather than per crop: [n_features]
@@ -176,7 +255,7 @@ class PianoDataset(Dataset):
                 self.gains_db[i] = 20.0 * float(np.log10(gain))
         for i in range(len(self.items)):
             self.mel_paths.append(paths[i])
-            frames = int(MelCache.load(paths[i]).shape[0])
+            frames = int(MelCache.header(paths[i])[0][0])
             self.lengths.append(min(frames, max_frames) if max_frames else frames)
         self.segments: list[tuple[int, int]] = []
         for i, n in enumerate(self.lengths):
@@ -195,7 +274,8 @@ class PianoDataset(Dataset):
         """Notes and pedal of item ``item_index``, from one read of its MIDI."""
         if item_index not in self._labels:
             midi = self.item_path(item_index, self.items[item_index].midi)
-            self._labels[item_index] = read_midi_labels(midi, sustain_pedal=self.config.sustain_pedal)
+            cache = self._label_caches[self.item_dirs[item_index]]
+            self._labels[item_index] = cache.read(midi, sustain_pedal=self.config.sustain_pedal)
         return self._labels[item_index]
 
     def notes(self, item_index: int) -> list[NoteEvent]:
@@ -222,11 +302,11 @@ class PianoDataset(Dataset):
             rng = np.random.default_rng([self.seed, epoch, index])
             start += int(rng.integers(-(length // 2), length // 2 + 1))
         start = int(np.clip(start, 0, max(0, n_total - length)))
-        mel_all = MelCache.load(self.mel_paths[item_index])
         valid = max(0, min(length, n_total - start))
-        mel = np.empty((length, mel_all.shape[1]), dtype=np.float32)
+        rows = MelCache.read_rows(self.mel_paths[item_index], start, start + valid)
+        mel = np.empty((length, rows.shape[1]), dtype=np.float32)
         mel[:] = self.padding_value
-        mel[:valid] = mel_all[start:start + valid]
+        mel[:valid] = rows
         cfg = self.config
         if self.gains_db[item_index]:
             mel[:valid] = shift_level(mel[:valid], self.gains_db[item_index], self._units_per_db, self._floor)
