@@ -97,6 +97,27 @@ def test_mixed_precision_step_runs_on_cpu(data_config, tmp_path):
     assert torch.isfinite(torch.tensor(history[0]["train_loss"]))
 
 
+def test_compiled_training_takes_the_eager_steps_and_saves_plain_checkpoints(data_config, tmp_path):
+    results = {}
+    for compiled in (False, True):
+        mc = tiny_model_config()  # no dropout: compiled code draws its own random numbers
+        tc = training_config(tmp_path / str(compiled), num_epochs=1, steps_per_epoch=3, warmup_steps=1, compile=compiled)
+        train, val, _ = create_dataloaders(data_config, mc, tc)
+        torch.manual_seed(123)
+        trainer = Trainer(Sound2SheetModel(mc), train, val, mc, tc, data_config)
+        history = trainer.train()
+        saved = load_checkpoint(tmp_path / str(compiled) / "last.pt")["model_state_dict"]
+        results[compiled] = (history[0]["train_loss"], saved)
+    (eager_loss, eager), (compiled_loss, compiled) = results[False], results[True]
+    assert compiled.keys() == eager.keys()  # no "_orig_mod." prefixes
+    assert compiled_loss == pytest.approx(eager_loss, rel=1e-3)
+    for name in eager:
+        torch.testing.assert_close(compiled[name].float(), eager[name].float(), atol=2e-4, rtol=1e-3)
+    torch.manual_seed(123)
+    start = Sound2SheetModel(tiny_model_config()).state_dict()
+    assert max(float((eager[n].float() - start[n].float()).abs().max()) for n in eager) > 2e-3  # it trained
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (run on a lent device)")
 @pytest.mark.parametrize("amp_dtype", ["fp16", "bf16"])
 def test_mixed_precision_trains_and_resumes_on_cuda(data_config, tmp_path, amp_dtype):

@@ -227,6 +227,8 @@ class Trainer:
             # AST's expanded cls/distillation tokens get oddly strided grads: a copy, not an error.
             warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         self.averaged = self._averaged_model()
+        # shares the parameters; evaluation calls core.forward_heads, which stays eager
+        self._train_forward = torch.compile(self.model) if training_config.compile else self.model
 
         decay, no_decay = [], []
         for p in self.model.parameters():
@@ -466,7 +468,7 @@ class Trainer:
             total = ddp.all_reduce_sum(batch["onset_roll"].sum().float().reshape(1))[0]
             velocity_norm = total.clamp(min=1.0) / self.world_size
         with self.autocast():
-            heads = self.model(batch["mel"], return_all_heads=True)
+            heads = self._train_forward(batch["mel"], return_all_heads=True)
         loss, _ = self.compute_loss(heads, batch, velocity_norm)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
