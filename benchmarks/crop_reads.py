@@ -50,12 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from sound2sheet.midi import read_midi_labels
+    from sound2sheet.model.config import DataConfig
     from sound2sheet.model.dataset import LabelCache, MelCache
 
     files = sorted(args.dataset_dir.glob(".cache/mel-*/*.npy"))
     if not files:
         sys.exit(f"error: no feature caches under {args.dataset_dir}/.cache (train on it once, or run make-dataset)")
-    frames = int(round(args.seconds / 0.01))
+    frames = DataConfig(crop_seconds=args.seconds).crop_frames  # the trainer's own crop length
 
     def by_map(path: Path, start: int) -> np.ndarray:
         return np.array(MelCache.load(path)[start:start + frames])

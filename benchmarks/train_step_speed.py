@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import contextlib
+    import dataclasses
 
     import torch
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for way in args.ways:
         torch.manual_seed(0)
         model = model_from_checkpoint(path).float().train()
-        frames = int(round(args.seconds / model.data_config.hop_s))
+        frames = dataclasses.replace(model.data_config, crop_seconds=args.seconds).crop_frames
         n_features = model.config.n_features
         x = torch.randn(args.batch, n_features, frames)
         y = (torch.rand(args.batch, frames, model.config.num_piano_keys) < 0.05).float()
