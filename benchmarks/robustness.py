@@ -14,6 +14,7 @@ Usage: python benchmarks/robustness.py [DIR] [--checkpoint CKPT ...] [--max-seco
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 
@@ -67,6 +68,8 @@ def main() -> None:
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                        help="the model's float type (InferenceConfig.precision); default: the checkpoint's")
     args = parser.parse_args()
 
     import torch
@@ -75,6 +78,7 @@ def main() -> None:
     from sound2sheet.core.audio import AudioProcessor
     from sound2sheet.evaluate import collect_pairs, reference_notes, score_piece
     from sound2sheet.inference import Transcriber, load_model
+    from sound2sheet.model import InferenceConfig
 
     torch.set_num_threads(args.threads)
     pairs = [p for p in collect_pairs(args.dir) if p.audio is not None]
@@ -90,7 +94,11 @@ def main() -> None:
     started = time.perf_counter()
     for checkpoint in args.checkpoint:
         label = checkpoint or "shipped"
-        transcriber = Transcriber(load_model(checkpoint))
+        model = load_model(checkpoint)
+        config = model.inference_config or InferenceConfig()
+        if args.precision is not None:
+            config = dataclasses.replace(config, precision=args.precision)
+        transcriber = Transcriber(model, config)
         for condition in tqdm(args.conditions, desc=label, unit="condition", file=sys.stderr):
             scores = [score_piece(ref, transcriber.transcribe_array(treated[(name, condition)], sample_rate).notes)
                       for name, _, ref in clips]

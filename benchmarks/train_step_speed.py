@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sound2sheet.inference import default_checkpoint
     from sound2sheet.model.checkpoint import model_from_checkpoint
-    from sound2sheet.model.trainer import cpu_has_native_bf16
+    from sound2sheet.model.precision import cpu_has_native_bf16
 
     path = args.checkpoint or default_checkpoint()
     bf16 = args.amp == "bf16" or (args.amp == "auto" and cpu_has_native_bf16())

@@ -37,6 +37,8 @@ def main() -> None:
                     help="dataset directories whose --split pieces are pooled (e.g. the recorded-piano sets too)")
     ap.add_argument("--split", default="val")
     ap.add_argument("--max-seconds", type=float, default=120.0)
+    ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                    help="the model's float type (InferenceConfig.precision); default: the checkpoint's")
     ap.add_argument("--frame", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
     ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
@@ -88,7 +90,7 @@ def main() -> None:
             reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
                          if n.onset < args.max_seconds]
             for level in levels:
-                probs = model.probabilities(processor.features(audio * peak_gain(peak, level)))
+                probs = model.probabilities(processor.features(audio * peak_gain(peak, level)), args.precision)
                 pieces[level].append((probs, reference))
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
           f"first {args.max_seconds:.0f} s each")

@@ -34,6 +34,9 @@ def _add_transcribe(sub) -> None:
     p.add_argument("--bpm", type=float, default=None,
                    help="tempo for the MusicXML score, in quarter notes per minute (default: estimated per file)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: torch's choice)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="float type of the model: auto = bf16 where the CPU/GPU has it natively, else fp32 "
+                        "(default: the checkpoint's setting)")
 
 
 def _add_evaluate(sub) -> None:
@@ -48,6 +51,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--gt-pedal", choices=["auto", "on", "off"], default="auto",
                    help="extend ground-truth offsets by the sustain pedal (auto: when the file has pedal events)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="float type of the model: auto = bf16 where the CPU/GPU has it natively, else fp32 "
+                        "(default: the checkpoint's setting)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing report, plots or saved predictions")
 
 
@@ -294,7 +300,7 @@ def _cmd_transcribe(args) -> int:
     from sound2sheet import export
     from sound2sheet.core.audio import AUDIO_EXTENSIONS
     from sound2sheet.errors import ConfigError, Sound2SheetError
-    from sound2sheet.inference import Transcriber, iter_files, load_model
+    from sound2sheet.inference import iter_files
 
     formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(export.FORMATS))
@@ -306,7 +312,7 @@ def _cmd_transcribe(args) -> int:
     if not files:
         raise ConfigError("no audio files found in the given inputs")
     _set_threads(args.threads)
-    transcriber = Transcriber(load_model(args.checkpoint))
+    transcriber = _transcriber(args)
     failed = 0
     progress = None
     if len(files) > 1:
@@ -348,6 +354,20 @@ def _cmd_transcribe(args) -> int:
     return 1 if failed else 0
 
 
+def _transcriber(args):
+    """The Transcriber for ``--checkpoint``, with ``--precision`` over the checkpoint's own."""
+    import dataclasses
+
+    from sound2sheet.inference import Transcriber, load_model
+    from sound2sheet.model import InferenceConfig
+
+    model = load_model(args.checkpoint)
+    config = model.inference_config or InferenceConfig()
+    if args.precision is not None:
+        config = dataclasses.replace(config, precision=args.precision)
+    return Transcriber(model, config)
+
+
 def _set_threads(threads: int | None) -> None:
     if threads:
         import torch
@@ -366,10 +386,8 @@ def _cmd_evaluate(args) -> int:
     _refuse_existing(targets, args.overwrite)
     transcribe = None
     if args.predictions is None:
-        from sound2sheet.inference import Transcriber, load_model
-
         _set_threads(args.threads)
-        transcriber = Transcriber(load_model(args.checkpoint))
+        transcriber = _transcriber(args)
 
         def transcribe(path):
             result = transcriber.transcribe_file(path)

@@ -83,13 +83,17 @@ class Transcriber:
         if batch_windows:
             model.encoder.batch_windows = batch_windows
         self.device = next(model.parameters()).device
+        from sound2sheet.model.precision import inference_dtype
+
+        self.dtype = inference_dtype(self.config.precision, self.device)  # None: fp32
 
     def describe(self) -> dict:
         from sound2sheet import __version__
 
         c = self.model.config
         return {"sound2sheet_version": __version__, "encoder_size": c.encoder_size, "pretrained": c.pretrained,
-                "parameters": sum(p.numel() for p in self.model.parameters())}
+                "parameters": sum(p.numel() for p in self.model.parameters()),
+                "precision": "fp32" if self.dtype is None else str(self.dtype).removeprefix("torch.")}
 
     def _decoder(self) -> StreamingDecoder:
         cfg = self.config
@@ -100,6 +104,8 @@ class Transcriber:
         """Notes from a stream of mono blocks at the model's sample rate, each scaled by
         ``gain``; also the sample count."""
         import torch
+
+        from sound2sheet.model.precision import autocast
 
         hop, win = self.processor.hop_length, self.processor.win_length
         decoder = self._decoder()
@@ -128,7 +134,7 @@ class Transcriber:
                 if last == available:  # the file's last samples, as a whole-file pass sees them
                     b = total - buf_start  # (the pitch spectrum's long window reaches them)
                 mel = self.processor.feature_tensor(buf[a:b]).to(self.device)
-                with torch.inference_mode():
+                with torch.inference_mode(), autocast(self.device, self.dtype):
                     heads = self.model.forward_heads(mel.unsqueeze(0))
                 probs = {k: torch.sigmoid(v.float())[0].cpu().numpy() for k, v in heads.items()}
                 count = min(self.chunk, available - next_frame)

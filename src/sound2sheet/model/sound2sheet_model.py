@@ -216,13 +216,21 @@ class Sound2SheetModel(nn.Module):
         return heads if return_all_heads else heads["frame"]
 
     @torch.no_grad()
-    def probabilities(self, mel: Any) -> dict[str, np.ndarray]:
-        """Sigmoid of every head as numpy ``[batch, frames, num_keys]``, in eval mode."""
+    def probabilities(self, mel: Any, precision: str | None = None) -> dict[str, np.ndarray]:
+        """Sigmoid of every head as numpy ``[batch, frames, num_keys]``, in eval mode.
+
+        ``precision``: "auto", "fp32" or "bf16" (:attr:`InferenceConfig.precision`); default:
+        this model's inference config's, so tuning sees what transcription sees."""
+        from sound2sheet.model.precision import autocast, inference_dtype
+
+        if precision is None:
+            precision = (self.inference_config or InferenceConfig()).precision
         was_training = self.training
         self.eval()
         try:
             device = next(self.parameters()).device
-            logits = self.forward_heads(as_mel_batch(mel).to(device))
+            with autocast(device, inference_dtype(precision, device)):
+                logits = self.forward_heads(as_mel_batch(mel).to(device))
         finally:
             self.train(was_training)
         return {k: torch.sigmoid(v.float()).cpu().numpy() for k, v in logits.items()}

@@ -36,6 +36,7 @@ from sound2sheet.metrics import frame_counts, frame_scores, note_scores
 from sound2sheet.model import distributed as ddp
 from sound2sheet.model.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, load_model_weights, save_checkpoint
 from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, TrainingConfig
+from sound2sheet.model.precision import autocast, cpu_has_native_bf16
 from sound2sheet.timing import time_to_frame
 
 log = logging.getLogger(__name__)
@@ -89,12 +90,6 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and ddp.is_distributed():
         return torch.device("cuda", torch.cuda.current_device())  # set to LOCAL_RANK by distributed_session
     return device
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: where CPU bf16 autocast is faster rather than emulated."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 @contextlib.contextmanager
@@ -330,9 +325,7 @@ class Trainer:
         return torch.float16
 
     def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     # ------------------------------------------------------------------ loss
     def compute_loss(
