@@ -1,6 +1,6 @@
 """Which float type the model computes in: bf16 only where the hardware computes it natively.
 
-On CPUs with AVX512-BF16 or AMX, bf16 matrix products run ~1.6x faster than fp32 for this model
+On CPUs with AVX512-BF16 or AMX the model's forward runs ~1.6x faster in bf16 than in fp32
 (docs/experiments.md #35); elsewhere torch emulates bf16, ~18x slower (#3), so "auto" stays in
 fp32 there. Training (``TrainingConfig.amp_dtype``) and inference (``InferenceConfig.precision``)
 take the same decision from :func:`cpu_has_native_bf16`.

@@ -260,7 +260,7 @@ class Sound2SheetModel(nn.Module):
             ``{pitch, onset_time_ms, offset_time_ms[, velocity, confidence]}`` dicts.
         """
         cfg = inference_config or self.inference_config or InferenceConfig()
-        probs = self.probabilities(mel)
+        probs = self.probabilities(mel, cfg.precision)
         size = cfg.median_filter_size if cfg.use_median_filter else 1
         roll = np.stack([binarize(p, cfg.classification_threshold, size) for p in probs["frame"]])
         notes = self.decode(probs, cfg)
