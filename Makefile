@@ -160,7 +160,7 @@ DEVPACK_WHEELS := soundfile==0.14.0 soxr==1.1.0 pretty_midi==0.2.11.post0 mido==
 	cffi==2.1.1 pycparser==3.12 decorator==5.3.2 importlib_resources==7.1.0
 device-pack: $(STAMP)
 	rm -rf .devpack
-	$(BIN)/sound2sheet pack-datasets data/standard data/salamander data/vsco2 data/uiowa data/repeats data/chimera data/chimera-layers \
+	$(BIN)/sound2sheet pack-datasets data/standard data/salamander data/vsco2 data/uiowa data/repeats data/chimera data/chimera-standard data/chimera-layers \
 		--out .devpack/data --hours $(DEVPACK_HOURS)
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
