@@ -131,3 +131,26 @@ def test_the_branch_in_spans_equals_the_branch_in_one_piece(frames, monkeypatch)
         whole = model.harmonic(pitch)
     assert spans.shape == (2, frames, 88, len(model.heads))
     torch.testing.assert_close(spans, whole)
+
+
+def _reference_branch(branch, pitch: torch.Tensor) -> torch.Tensor:
+    """The branch as its docstring says, with its own conv modules: gather every key's partial
+    rows (harmonic-major, input channel ``c * partials + p``) and apply the 1x1 convs."""
+    nn = torch.nn
+    config_rows = branch.rows.view(branch.keys, branch.harmonics).T.flatten()
+    sub_rows = branch.sub_rows.view(branch.keys, branch.subharmonics).T.flatten()
+    x = nn.functional.pad(nn.functional.gelu(branch.conv(pitch.unsqueeze(1))), (0, 0, 0, 1))
+    b, c, _, t = x.shape
+    hidden = branch.mix(x.index_select(2, config_rows).reshape(b, c * branch.harmonics, branch.keys, t))
+    hidden = hidden + branch.sub_mix(x.index_select(2, sub_rows).reshape(b, c * branch.subharmonics, branch.keys, t))
+    return branch.out(nn.functional.gelu(hidden)).permute(0, 3, 2, 1)
+
+
+def test_channels_last_matrix_products_equal_the_1x1_convolutions():
+    model = _harmonic_model(harmonic_channels=3, subharmonics=3)
+    _randomise(model.harmonic, seed=4)
+    pitch = torch.randn(2, PITCH_ROWS, 700)  # longer than a span: the spans are stitched too
+    with torch.no_grad():
+        ours, ref = model.harmonic(pitch), _reference_branch(model.harmonic, pitch)
+    assert ours.shape == (2, 700, 88, len(model.heads))
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)

@@ -122,9 +122,9 @@ class HarmonicBranch(nn.Module):
         b, keys = config.harmonic_bins_per_semitone, config.num_piano_keys
         first = round((config.min_midi_note - PITCH_LOWEST_MIDI) * b)
 
-        def rows_at(ratios: list[float]) -> torch.Tensor:  # [len(ratios) * keys], past either end -> `bins`
+        def rows_at(ratios: list[float]) -> torch.Tensor:  # [keys * len(ratios)], key-major; past either end -> `bins`
             offsets = [round(b * 12 * math.log2(r)) for r in ratios]
-            at = torch.tensor([[first + k * b + o for k in range(keys)] for o in offsets], dtype=torch.long)
+            at = torch.tensor([[first + k * b + o for o in offsets] for k in range(keys)], dtype=torch.long)
             return at.masked_fill((at < 0) | (at >= config.pitch_bins), config.pitch_bins).flatten()
 
         self.register_buffer("rows", rows_at(list(range(1, config.harmonics + 1))), persistent=False)
@@ -145,14 +145,26 @@ class HarmonicBranch(nn.Module):
         return map_time_spans(self._span, pitch, span=self.CHUNK_FRAMES, reach=self.conv.kernel_size[1] // 2, out_dim=1)
 
     def _span(self, pitch: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.gelu(self.conv(pitch.unsqueeze(1)))  # [B, C, bins, T]
+        # Channels last from the conv on: each key's partial stack is then one contiguous row
+        # and the 1x1 layers are plain matrix products over [batch * frames * keys] rows,
+        # ~2x faster on a CPU than 1x1 convolutions over the gathered [B, C * partials, keys, T].
+        x = nn.functional.gelu(self.conv(pitch.unsqueeze(1))).permute(0, 3, 2, 1)  # [B, T, bins, C]
         x = nn.functional.pad(x, (0, 0, 0, 1))  # row `bins`: zeros, for rows past either end
-        bsz, c, _, t = x.shape
-        hidden = self.mix(x.index_select(2, self.rows).reshape(bsz, c * self.harmonics, self.keys, t))
+        bsz, t, _, c = x.shape
+        stack = x.index_select(2, self.rows).reshape(bsz, t, self.keys, self.harmonics * c)
+        hidden = nn.functional.linear(stack, _partials_last(self.mix.weight, self.harmonics), self.mix.bias)
         if self.sub_mix is not None:  # the rows of f/2, f/3, ... below each key
-            sub = x.index_select(2, self.sub_rows).reshape(bsz, c * self.subharmonics, self.keys, t)
-            hidden = hidden + self.sub_mix(sub)
-        return self.out(nn.functional.gelu(hidden)).permute(0, 3, 2, 1)
+            sub = x.index_select(2, self.sub_rows).reshape(bsz, t, self.keys, self.subharmonics * c)
+            hidden = hidden + nn.functional.linear(sub, _partials_last(self.sub_mix.weight, self.subharmonics))
+        return nn.functional.linear(nn.functional.gelu(hidden), self.out.weight[:, :, 0, 0], self.out.bias)
+
+
+def _partials_last(weight: torch.Tensor, partials: int) -> torch.Tensor:
+    """A 1x1 conv's ``[out, C * partials, 1, 1]`` weight (input channel ``c * partials + p``) as a
+    linear layer's ``[out, partials * C]`` over a key's channels-last stack (index ``p * C + c``).
+    The parameters keep the conv's shape, so checkpoints load either way."""
+    out, both = weight.shape[:2]
+    return weight[:, :, 0, 0].reshape(out, both // partials, partials).transpose(1, 2).reshape(out, both)
 
 
 class Sound2SheetModel(nn.Module):
