@@ -1,7 +1,8 @@
 """Decoding thresholds for a trained model, chosen on a dataset's validation split (never on
 the dev or evaluation sets): frame and onset thresholds and the minimum same-key re-onset
 interval (and, with ``--reonset-threshold``, the stricter threshold for splitting a note that
-still sounds; with ``--max-gap-ms``, the longest dip a held note bridges; with ``--hold-threshold`` and
+still sounds; with ``--ghost-threshold``, the one for a re-strike that comes with a new note on a
+higher key; with ``--max-gap-ms``, the longest dip a held note bridges; with ``--hold-threshold`` and
 ``--hold-after-ms``, the frame threshold for long notes and the age it applies from; with
 ``--min-duration-ms``, the shortest note kept) are swept over cached probabilities, and the setting with the best mean note-onset
 F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is printed together with the ``export-model --inference``
@@ -46,6 +47,9 @@ def main() -> None:
     ap.add_argument("--reonset-threshold", type=float, nargs="+", default=[0.0],
                     help="onset thresholds for splitting a still-sounding note to try "
                          "(InferenceConfig.reonset_threshold; 0: the onset threshold)")
+    ap.add_argument("--ghost-threshold", type=float, nargs="+", default=None,
+                    help="thresholds for a re-strike that comes with a new note on a higher key to try "
+                         "(InferenceConfig.ghost_threshold; 0: off); default: the checkpoint's own setting")
     ap.add_argument("--max-gap-ms", type=float, nargs="+", default=None,
                     help="longest dips a held note bridges to try (InferenceConfig.max_gap_ms; 0: off); "
                          "default: the checkpoint's own setting")
@@ -78,6 +82,7 @@ def main() -> None:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     levels = [base.normalize_peak] if args.normalize_peak is None else args.normalize_peak
     gaps = [base.max_gap_ms] if args.max_gap_ms is None else args.max_gap_ms
+    ghosts = [base.ghost_threshold] if args.ghost_threshold is None else args.ghost_threshold
     holds = [base.hold_threshold] if args.hold_threshold is None else args.hold_threshold
     hold_ages = [base.hold_after_ms] if args.hold_after_ms is None else args.hold_after_ms
     durations = [base.min_note_duration_ms] if args.min_duration_ms is None else args.min_duration_ms
@@ -94,38 +99,41 @@ def main() -> None:
                 pieces[level].append((probs, reference))
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
           f"first {args.max_seconds:.0f} s each")
-    print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | max gap (ms) "
-          "| hold threshold | hold after (ms) | min duration (ms) | pedal | normalize peak | note-onset F1 "
-          "| note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | ghost threshold "
+          "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | pedal | normalize peak | note-onset F1 "
+          "| note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
-    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, gaps, holds, hold_ages,
-                             durations, pedals, levels)
-    for frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal, level in grid:
+    grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, ghosts, gaps, holds,
+                             hold_ages, durations, pedals, levels)
+    for frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level in grid:
         if 0 < reonset_t <= onset_t and 0 in args.reonset_threshold:
             continue  # no stricter than the onset threshold: the same as off, which the grid tries
+        if 0 < ghost <= max(onset_t, reonset_t) and 0 in ghosts:
+            continue  # no stricter than the re-onset threshold: the same as off
         if hold == 0 and hold_age != hold_ages[0]:
             continue  # off: the age does not matter
         config = dataclasses.replace(base, classification_threshold=frame_t, onset_threshold=onset_t,
-                                     min_reonset_ms=reonset, reonset_threshold=reonset_t, max_gap_ms=gap,
+                                     min_reonset_ms=reonset, reonset_threshold=reonset_t, ghost_threshold=ghost,
+                                     max_gap_ms=gap,
                                      hold_threshold=hold, hold_after_ms=hold_age, min_note_duration_ms=duration,
                                      normalize_peak=level, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal,
-                        level))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
+        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration,
+                        pedal, level))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, gap, hold, hold_age, duration, pedal, level = max(
+    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level = max(
         (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
-          f"max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
+          f"ghost threshold {ghost:g}, max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
           f"note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
              f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g} "
-             f"--inference max_gap_ms={gap:g} --inference hold_threshold={hold:g} --inference hold_after_ms={hold_age:g} "
+             f"--inference ghost_threshold={ghost:g} --inference max_gap_ms={gap:g} --inference hold_threshold={hold:g} --inference hold_after_ms={hold_age:g} "
              f"--inference min_note_duration_ms={duration:g} "
              f"--inference normalize_peak={level:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())

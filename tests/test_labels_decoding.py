@@ -219,12 +219,59 @@ def test_a_long_note_is_judged_by_the_hold_threshold():
         InferenceConfig(hold_after_ms=-5)
 
 
+def test_a_restrike_that_comes_with_a_new_note_above_needs_the_ghost_threshold():
+    # Key 39 is held; at 0.4 s key 51 (an octave up) starts fresh and key 39 shows a 0.85 peak
+    # with it. At 0.6 s key 39 peaks at 0.85 again, with key 51 already sounding (a chord
+    # struck again), and at 0.8 s at 0.97 with a fresh key 58: both re-strikes stand.
+    p, o = _roll(), _roll()
+    p[20:100, 39] = 0.9
+    o[[19, 20, 21], 39] = [0.5, 0.99, 0.4]
+    o[[40, 41, 42], 39] = [0.3, 0.85, 0.2]
+    p[40:70, 51] = 0.9
+    o[[39, 40, 41], 51] = [0.4, 0.99, 0.3]
+    o[[60, 61, 62], 39] = [0.3, 0.85, 0.2]
+    o[[59, 60, 61], 51] = [0.4, 0.95, 0.3]
+    p[80:90, 58] = 0.9
+    o[[79, 80, 81], 58] = [0.4, 0.99, 0.3]
+    o[[80, 81, 82], 39] = [0.3, 0.97, 0.2]
+
+    def spans(ghost_threshold):
+        notes = decode_notes(p, o, hop_s=HOP, median_filter_size=1, onset_threshold=0.7, reonset_threshold=0.8,
+                             ghost_threshold=ghost_threshold)
+        return [(n.onset, n.offset) for n in notes if n.pitch == 21 + 39]
+
+    assert spans(None) == [(0.2, 0.41), (0.41, 0.61), (0.61, 0.81), (0.81, 1.0)]
+    assert spans(0.9) == [(0.2, 0.61), (0.61, 0.81), (0.81, 1.0)]
+    assert spans(0.98) == [(0.2, 0.61), (0.61, 1.0)]
+    assert InferenceConfig(ghost_threshold=0.9).decoder_kwargs(HOP, 21)["ghost_threshold"] == 0.9
+    assert InferenceConfig().decoder_kwargs(HOP, 21)["ghost_threshold"] is None
+    with pytest.raises(ConfigError, match="ghost_threshold"):
+        InferenceConfig(ghost_threshold=1.0)
+
+
+def test_fresh_strike_above_marks_keys_below_a_new_note_near_its_onset():
+    from sound2sheet.decoding import fresh_strike_above
+
+    frames = np.zeros((20, 5), dtype=np.float32)
+    peaks = np.zeros((20, 5), dtype=bool)
+    peaks[10, 3] = True  # key 3 starts fresh at row 10
+    frames[4:9, 1] = 0.9
+    peaks[10, 1] = True  # key 1 was sounding three rows before: a re-strike, not fresh
+    got = fresh_strike_above(frames, peaks, 0.5, window=2, lag=3)
+    assert got[8:13, :3].all() and not got[8:13, 3:].any()  # keys below key 3, rows 10 +- 2
+    assert not got[:8].any() and not got[13:].any()
+    peaks[0, 4] = True  # at the start, nothing before: fresh
+    assert fresh_strike_above(frames, peaks, 0.5, window=2, lag=3)[0, :4].all()
+
+
+@pytest.mark.parametrize("ghost", [None, 0.6])
 @pytest.mark.parametrize("hold", [None, 0.1])
 @pytest.mark.parametrize("max_gap_s", [0.0, 0.08])
 @pytest.mark.parametrize("reonset_threshold", [None, 0.5])
 @pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
-def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s, hold):
+def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s, hold,
+                                                      ghost):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -233,9 +280,12 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s,
     onsets = (rng.random((700, 88)) ** 12).astype(np.float32)
     vel = rng.random((700, 88)).astype(np.float32)
     kwargs = dict(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s, onset_threshold=0.2,
-                  reonset_threshold=reonset_threshold, max_gap_s=max_gap_s, hold_threshold=hold, hold_after_s=0.15)
+                  reonset_threshold=reonset_threshold, max_gap_s=max_gap_s, hold_threshold=hold, hold_after_s=0.15,
+                  ghost_threshold=ghost)
     whole = decode_notes(frames, onsets if use_onsets else None, vel, **kwargs)
     assert len(whole) > 50
+    if ghost and use_onsets:  # the check has something to do on this roll
+        assert whole != decode_notes(frames, onsets, vel, **{**kwargs, "ghost_threshold": None})
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):
         dec = StreamingDecoder(**kwargs)
         got, start = [], 0

@@ -18,6 +18,15 @@ Two decoders share one contract (frame ``f`` is time ``f * hop_s``):
   (default: ``onset_threshold``): on a piano it never heard, a model's second, weaker peak
   inside a held note is far more often an echo of the attack than a re-strike.
 
+A re-strike that coincides with a fresh strike on a higher key (``ghost_threshold``): the new
+note's partials land on the partials of a held key below it (an octave, a twelfth, two octaves
+above it most often), and on a piano the model never heard that rise reads as a second attack
+of the held key. On the dev set's first performance 220 of its 304 false onsets were such
+peaks inside held notes, 219 of them within 50 ms of another key's onset (docs/experiments.md
+#37). With the option, a peak on a key whose note still sounds, within ``GHOST_WINDOW`` frames
+of an onset peak on a higher key that was quiet ``GHOST_QUIET_LAG`` frames before that peak,
+must reach ``ghost_threshold`` to split the note.
+
 Onset-driven decoding can bridge short dips (``max_gap_s``): a held note whose frame
 probability sinks below the threshold for at most that long and comes back, with no onset peak
 on its key in between or just after, stays one note. Such dips, typically 20-100 ms long in a
@@ -51,6 +60,9 @@ import numpy as np
 from sound2sheet.notes import LOWEST_PIANO_KEY, NoteEvent, sort_notes
 from sound2sheet.timing import frame_to_time
 
+GHOST_WINDOW = 2  # frames either side in which another key's fresh onset makes a re-strike suspect
+GHOST_QUIET_LAG = 3  # that key counts as fresh if its frame probability was low this many frames before
+
 
 def binarize(frame_probs: np.ndarray, threshold: float = 0.5, median_filter_size: int = 1) -> np.ndarray:
     """``[frames, keys]`` probabilities -> bool roll, median-filtered along time when size > 1."""
@@ -71,6 +83,25 @@ def onset_peaks(onset_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     prev = np.vstack([np.full((1, o.shape[1]), -np.inf, dtype=np.float32), o[:-1]])
     nxt = np.vstack([o[1:], np.full((1, o.shape[1]), -np.inf, dtype=np.float32)])
     return (o >= threshold) & (o >= prev) & (o > nxt)
+
+
+def fresh_strike_above(frame_probs: np.ndarray, peaks: np.ndarray, frame_threshold: float,
+                       window: int = GHOST_WINDOW, lag: int = GHOST_QUIET_LAG) -> np.ndarray:
+    """Bool ``[frames, keys]``: some higher key has an onset peak (``peaks``, same shape) within
+    ``window`` frames, on a row where that key's frame probability ``lag`` frames earlier was
+    below ``frame_threshold`` (a new note, not a re-strike). Rows before the array count as
+    quiet. Row ``r`` reads rows ``r - window - lag`` to ``r + window``."""
+    p = np.asarray(peaks, dtype=bool)
+    n, keys = p.shape
+    before = np.vstack([np.zeros((min(lag, n), keys), dtype=bool), np.asarray(frame_probs)[:max(0, n - lag)] >= frame_threshold])
+    fresh = p & ~before[:n]
+    near = fresh.copy()
+    for d in range(1, window + 1):  # dilate along time
+        near[d:] |= fresh[:-d]
+        near[:-d] |= fresh[d:]
+    # any strictly higher key: reversed cumulative OR along keys, shifted down by one key
+    above = np.logical_or.accumulate(near[:, ::-1], axis=1)[:, ::-1]
+    return np.hstack([above[:, 1:], np.zeros((n, 1), dtype=bool)])
 
 
 def bridge_gaps(sounding: np.ndarray, peaks: np.ndarray, max_gap: int) -> np.ndarray:
@@ -143,6 +174,7 @@ class StreamingDecoder:
         max_gap_s: float = 0.0,
         hold_threshold: float | None = None,
         hold_after_s: float = 0.0,
+        ghost_threshold: float | None = None,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
         self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
@@ -160,9 +192,12 @@ class StreamingDecoder:
         # the frame threshold for notes at least ``hold_frames`` old (onset-driven only)
         self.hold_threshold = hold_threshold if use_onsets and hold_threshold else None
         self.hold_frames = int(round(hold_after_s / hop_s))
-        # a row is final once the median filter, the peak picking and a bridge can see past it
-        self.lookahead = max(1, self.radius) + 2 * self.gap
-        self.history = self.radius + 1 + self.gap
+        # a suspect re-strike's threshold (onset-driven only)
+        self.ghost_threshold = ghost_threshold if use_onsets and ghost_threshold else None
+        ghost = (GHOST_WINDOW, GHOST_WINDOW + GHOST_QUIET_LAG) if self.ghost_threshold is not None else (0, 0)
+        # a row is final once the median filter, the peak picking, a bridge and the ghost check can see past it
+        self.lookahead = max(1, self.radius) + 2 * self.gap + ghost[0]
+        self.history = self.radius + 1 + self.gap + ghost[1]
         self._buf: dict[str, np.ndarray] | None = None  # frames not yet final, plus history
         self._first = 0  # absolute frame of _buf's row 0
         self._done = 0  # absolute frames decoded so far
@@ -218,7 +253,10 @@ class StreamingDecoder:
             sounding = self._sounding(active, peaks, lo, stop)
             held = sounding if self.hold_threshold is None else self._sounding(
                 binarize(frame, self.hold_threshold, self.median), peaks, lo, stop)
-            notes = self._onset_notes(sounding, held, peaks[lo:stop], lo)
+            suspect = None
+            if self.ghost_threshold is not None:
+                suspect = fresh_strike_above(frame, peaks, self.frame_threshold)[lo:stop]
+            notes = self._onset_notes(sounding, held, peaks[lo:stop], lo, suspect)
         else:
             notes = self._frame_runs(active, lo, stop)
         self._done = self._first + stop
@@ -268,10 +306,12 @@ class StreamingDecoder:
             sounding |= buf["pedal"] >= self.pedal_threshold  # the pedal holds every open note
         return sounding[lo:stop]
 
-    def _onset_notes(self, sounding: np.ndarray, held: np.ndarray, peaks: np.ndarray, lo: int) -> list[NoteEvent]:
+    def _onset_notes(self, sounding: np.ndarray, held: np.ndarray, peaks: np.ndarray, lo: int,
+                     suspect: np.ndarray | None = None) -> list[NoteEvent]:
         """Onset-driven rows ``[lo, lo + len(sounding))``, one key at a time, visiting only its
         peaks and the rows where it falls silent. ``sounding`` and ``held`` (same shape as
-        ``peaks``) say where a note younger / at least ``hold_frames`` old goes on."""
+        ``peaks``) say where a note younger / at least ``hold_frames`` old goes on; ``suspect``
+        (same shape, or None) where a re-strike needs ``ghost_threshold``."""
         onset = self._buf["onset"]
         origin = self._first + lo  # absolute frame of row 0
         peak_keys, peak_rows = np.nonzero(peaks.T)
@@ -303,6 +343,8 @@ class StreamingDecoder:
                 if note is not None:
                     if strength < self.reonset_threshold:
                         continue  # a weak peak inside a sounding note: an echo, not a re-strike
+                    if suspect is not None and suspect[p, key] and strength < self.ghost_threshold:
+                        continue  # a higher key's new partials lighting up this held key's
                     out += self._close(key, note, t)
                 note, last, check_from = _Open(t, strength, self._velocity(lo + p, key)), t, p + 1
             if note is not None:
@@ -345,6 +387,7 @@ def decode_notes(
     max_gap_s: float = 0.0,
     hold_threshold: float | None = None,
     hold_after_s: float = 0.0,
+    ghost_threshold: float | None = None,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -362,6 +405,9 @@ def decode_notes(
             peak on its key, do not end it (onset-driven decoding only).
         hold_threshold: frame threshold for notes at least ``hold_after_s`` old (None: the
             frame threshold throughout; onset-driven decoding only).
+        ghost_threshold: a peak on a key whose note still sounds, near a new note's onset on a
+            higher key (:func:`fresh_strike_above`), must reach this to start a new note
+            (None: no such check; onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -371,6 +417,7 @@ def decode_notes(
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
         min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
         max_gap_s=max_gap_s, hold_threshold=hold_threshold, hold_after_s=hold_after_s,
+        ghost_threshold=ghost_threshold,
     )
     notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
     return sort_notes(notes + decoder.finish())

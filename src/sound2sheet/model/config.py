@@ -460,6 +460,9 @@ class InferenceConfig(_DictConfig):
     # An onset peak on a key whose note still sounds starts a new note only at or above this
     # (a re-strike, not an echo of the attack; see sound2sheet.decoding); 0: onset_threshold.
     reonset_threshold: float = 0.0
+    # Such a peak that comes with a new note's onset on a higher key (whose partials can light
+    # up the held key's) needs at least this (see sound2sheet.decoding); 0: off.
+    ghost_threshold: float = 0.0
     # A model with a sustain-pedal head holds notes while it says the pedal is down (onset-
     # driven decoding; see sound2sheet.decoding). Ignored for models without one.
     use_pedal: bool = True
@@ -496,6 +499,7 @@ class InferenceConfig(_DictConfig):
             min_reonset_s=self.min_reonset_ms / 1000.0, pedal_threshold=self.pedal_threshold,
             reonset_threshold=self.reonset_threshold or None, max_gap_s=self.max_gap_ms / 1000.0,
             hold_threshold=self.hold_threshold or None, hold_after_s=self.hold_after_ms / 1000.0,
+            ghost_threshold=self.ghost_threshold or None,
         )
 
     def __post_init__(self) -> None:
@@ -519,6 +523,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("hold_after_ms must be >= 0")
         if not 0.0 <= self.reonset_threshold < 1.0:
             raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
+        if not 0.0 <= self.ghost_threshold < 1.0:
+            raise ConfigError("ghost_threshold must be in [0, 1) (0: off)")
         if not 0.0 <= self.normalize_peak <= 1.0:
             raise ConfigError("normalize_peak must be in [0, 1] (0: keep the recorded level)")
         if self.precision not in ("auto", "fp32", "bf16"):
