@@ -1,5 +1,5 @@
 """The losses' extra weights: held keys and quiet strikes in the onset loss, long notes' tails in the frame loss
-(TrainingConfig.held_onset_weight, quiet_onset_weight, late_frame_weight)."""
+(TrainingConfig.held_onset_weight, ghost_onset_weight, quiet_onset_weight, late_frame_weight)."""
 
 import pytest
 import torch
@@ -7,7 +7,8 @@ import torch
 from sound2sheet.errors import ConfigError
 from sound2sheet.model import Sound2SheetModel, Trainer
 from sound2sheet.model.dataset import create_dataloaders
-from sound2sheet.model.trainer import held_key_weights, late_frame_weights, note_age_frames, quiet_onset_weights
+from sound2sheet.model.trainer import (ghost_onset_weights, held_key_weights, late_frame_weights, note_age_frames,
+                                      quiet_onset_weights)
 from tests.conftest import tiny_model_config, training_config
 
 
@@ -46,6 +47,55 @@ def test_only_held_cells_weigh_more_in_the_onset_loss(data_config, tmp_path):
     assert got[4.0] > got[1.0] * 1.01  # held cells carry loss, so the weight shows
     with pytest.raises(ConfigError, match="held_onset_weight"):
         training_config(tmp_path, held_onset_weight=0.0)
+
+
+def _ghost_scene():
+    """Key 2 held over frames 0-19; key 5 (above) starts fresh at frame 10; key 0 (below) starts
+    fresh at frame 4; key 7 (above) is struck again at frame 15 while sounding; key 2 itself
+    is struck again at frame 17."""
+    roll, onset = torch.zeros(1, 20, 8), torch.zeros(1, 20, 8)
+    roll[0, :, 2] = 1.0
+    roll[0, 10:16, 5], onset[0, 10, 5], onset[0, [9, 11], 5] = 1.0, 1.0, 0.5
+    roll[0, 4:8, 0], onset[0, 4, 0] = 1.0, 1.0
+    roll[0, 12:20, 7], onset[0, 12, 7], onset[0, 15, 7] = 1.0, 1.0, 1.0
+    onset[0, 17, 2], onset[0, [16, 18], 2] = 1.0, 0.5
+    return roll, onset
+
+
+def test_ghost_weights_mark_held_keys_below_a_new_note_near_its_onset():
+    roll, onset = _ghost_scene()
+    w = ghost_onset_weights(roll, onset, 3.0, window=2)
+    assert w.shape == roll.shape
+    marked = {(int(t), int(k)) for t, k in zip(*torch.nonzero(w[0] > 1.0, as_tuple=True))}
+    # key 2 under key 5's onset (frames 8-12), and key 0's last held frame (8); key 7's fresh
+    # onset at 12 marks key 2 at 10-14 and key 5 at 12-14 (11 is its soft onset target); key
+    # 7's re-strike at 15 is not fresh; key 0's onset has no held key below it; key 2's own
+    # re-strike cells (16-18) are onset targets, never marked
+    assert marked == {(t, 2) for t in range(8, 15)} | {(t, 5) for t in range(12, 15)} | {(8, 0)}
+    assert float(w.max()) == 3.0 and torch.equal(ghost_onset_weights(roll, onset, 1.0), torch.ones_like(roll))
+
+
+def test_ghost_weight_enters_the_onset_loss(data_config, tmp_path):
+    mc = tiny_model_config()
+    train, _, _ = create_dataloaders(data_config, mc, training_config(tmp_path / "a"))
+    batch = next(iter(train))
+    roll, target = _ghost_scene()
+    batch = {**batch, "piano_roll": roll.expand(2, -1, -1).contiguous(), "onset_roll": target.expand(2, -1, -1).contiguous()}
+    batch["piano_roll"] = torch.nn.functional.pad(batch["piano_roll"], (0, 80))
+    batch["onset_roll"] = torch.nn.functional.pad(batch["onset_roll"], (0, 80))
+    torch.manual_seed(0)
+    logits = torch.randn_like(batch["onset_roll"]) * 3
+    pos_weight = torch.full((88,), 10.0)
+    elements = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["onset_roll"], pos_weight=pos_weight,
+                                                                   reduction="none")
+    tc = training_config(tmp_path / "g", ghost_onset_weight=4.0, held_onset_weight=2.0, onset_pos_weight=10.0)
+    trainer = Trainer(Sound2SheetModel(mc), train, None, mc, tc, data_config)
+    got = trainer.compute_loss({"frame": logits, "onset": logits}, batch)[1]["onset"]
+    both = held_key_weights(batch["piano_roll"], 2.0) * ghost_onset_weights(batch["piano_roll"], batch["onset_roll"], 4.0)
+    assert got == pytest.approx(float((elements * both).mean()), rel=1e-5)
+    assert got > float((elements * held_key_weights(batch["piano_roll"], 2.0)).mean()) * 1.001
+    with pytest.raises(ConfigError, match="ghost_onset_weight"):
+        training_config(tmp_path, ghost_onset_weight=0.0)
 
 
 def test_quiet_onset_weights_favour_quiet_strikes_only():

@@ -266,6 +266,10 @@ class TrainingConfig(_DictConfig):
     # re-strike, or an attack elsewhere heard through a held note): where the dev set's onset
     # errors sit (docs/experiments.md #19). 1: every cell alike.
     held_onset_weight: float = 1.0
+    # Onset BCE weight, on top, on a held key's no-onset cells within 2 frames of a new note's
+    # onset on a higher key, whose partials can make an unseen piano's held key look struck
+    # again (docs/experiments.md #37). 1: no extra weight.
+    ghost_onset_weight: float = 1.0
     # Extra onset BCE weight on quiet strikes: an onset target cell of velocity v (0-1) weighs
     # 1 + quiet_onset_weight * (1 - v). The re-strikes the model misses on dev are the quiet
     # ones (docs/experiments.md #20-21). 0: velocity plays no part.
@@ -307,6 +311,8 @@ class TrainingConfig(_DictConfig):
             raise ConfigError("batch_size must be >= 1")
         if self.held_onset_weight <= 0:
             raise ConfigError("held_onset_weight must be positive")
+        if self.ghost_onset_weight <= 0:
+            raise ConfigError("ghost_onset_weight must be positive")
         if self.quiet_onset_weight < 0:
             raise ConfigError("quiet_onset_weight must be >= 0")
         if self.late_frame_weight <= 0:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sound2sheet.decoding import decode_notes
+from sound2sheet.decoding import GHOST_WINDOW, decode_notes
 from sound2sheet.errors import CheckpointError, ConfigError
 from sound2sheet.fileio import atomic_write_json, stale_temp_files
 from sound2sheet.metrics import frame_counts, frame_scores, note_scores
@@ -123,6 +123,24 @@ def held_key_weights(piano_roll: torch.Tensor, weight: float) -> torch.Tensor:
     held = torch.zeros_like(piano_roll, dtype=torch.bool)
     held[:, 1:] = piano_roll[:, :-1] >= 0.5
     return 1.0 + (weight - 1.0) * held.to(piano_roll.dtype)
+
+
+def ghost_onset_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, weight: float,
+                        window: int = GHOST_WINDOW) -> torch.Tensor:
+    """``[batch, frames, keys]`` onset-loss weights: ``weight`` on the no-onset cells of a held key
+    (sounding in the previous frame's label) within ``window`` frames of a new note's onset
+    frame (``onset_roll`` 1, its key not held) on a higher key, 1 elsewhere. There a new note's
+    partials light up the held key's: the false re-strikes of an unseen piano
+    (docs/experiments.md #37), which :func:`held_key_weights` weighs no more than any held cell."""
+    held = torch.zeros_like(piano_roll, dtype=torch.bool)
+    held[:, 1:] = piano_roll[:, :-1] >= 0.5
+    fresh = (onset_roll >= 1.0 - 1e-6) & ~held  # [B, T, K]
+    near = nn.functional.max_pool1d(fresh.transpose(1, 2).float(), 2 * window + 1, stride=1, padding=window)
+    near = near.transpose(1, 2) > 0
+    above = torch.zeros_like(near)
+    above[..., :-1] = near.flip(-1).cumsum(-1).flip(-1)[..., 1:] > 0  # any strictly higher key
+    cells = held & above & (onset_roll <= 0)
+    return 1.0 + (weight - 1.0) * cells.to(piano_roll.dtype)
 
 
 def quiet_onset_weights(onset_roll: torch.Tensor, velocity_roll: torch.Tensor, weight: float) -> torch.Tensor:
@@ -347,6 +365,9 @@ class Trainer:
         if "onset" in heads:
             held, quiet = self.config.held_onset_weight, self.config.quiet_onset_weight
             weight = held_key_weights(target, held) if held != 1.0 else None
+            if self.config.ghost_onset_weight != 1.0:
+                ghost = ghost_onset_weights(target, batch["onset_roll"], self.config.ghost_onset_weight)
+                weight = ghost if weight is None else weight * ghost
             if quiet > 0:  # every training batch carries velocity_roll (PianoDataset)
                 by_level = quiet_onset_weights(batch["onset_roll"], batch["velocity_roll"], quiet)
                 weight = by_level if weight is None else weight * by_level
