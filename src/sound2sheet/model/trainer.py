@@ -120,9 +120,15 @@ def held_key_weights(piano_roll: torch.Tensor, weight: float) -> torch.Tensor:
     """``[batch, frames, keys]`` loss weights: ``weight`` where the key sounds in the previous
     frame's label (``piano_roll >= 0.5``), 1 elsewhere (and on each crop's first frame, whose
     past is unknown)."""
+    return 1.0 + (weight - 1.0) * _held_cells(piano_roll).to(piano_roll.dtype)
+
+
+def _held_cells(piano_roll: torch.Tensor) -> torch.Tensor:
+    """Bool ``[batch, frames, keys]``: the key sounds in the previous frame's label (never on a
+    crop's first frame)."""
     held = torch.zeros_like(piano_roll, dtype=torch.bool)
     held[:, 1:] = piano_roll[:, :-1] >= 0.5
-    return 1.0 + (weight - 1.0) * held.to(piano_roll.dtype)
+    return held
 
 
 def ghost_onset_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, weight: float,
@@ -132,8 +138,7 @@ def ghost_onset_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, weig
     frame (``onset_roll`` 1, its key not held) on a higher key, 1 elsewhere. There a new note's
     partials light up the held key's: the false re-strikes of an unseen piano
     (docs/experiments.md #37), which :func:`held_key_weights` weighs no more than any held cell."""
-    held = torch.zeros_like(piano_roll, dtype=torch.bool)
-    held[:, 1:] = piano_roll[:, :-1] >= 0.5
+    held = _held_cells(piano_roll)
     fresh = (onset_roll >= 1.0 - 1e-6) & ~held  # [B, T, K]
     near = nn.functional.max_pool1d(fresh.transpose(1, 2).float(), 2 * window + 1, stride=1, padding=window)
     near = near.transpose(1, 2) > 0
