@@ -173,6 +173,10 @@ def test_extra_train_dirs_join_training_only(small_dataset, tmp_path):
     assert len(train.dataset) == len(ds) and [it.id for it in val.dataset.items] == ["val_0"]
     with pytest.raises(DatasetError, match="extra training dataset directory not found"):
         PianoDataset(dc, "train", crop_frames=128, extra_dirs=[tmp_path / "absent"])
+    unfinished = tmp_path / "unfinished"  # items rendered, manifests not yet written
+    (unfinished / "items").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="unfinished make-dataset"):
+        PianoDataset(dc, "train", crop_frames=128, extra_dirs=[unfinished])
 
 
 def test_normalize_peak_shows_every_file_at_one_level_as_if_scaled_before_the_features(tmp_path):

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
-from sound2sheet.data.manifest import ManifestItem, check_files, read_manifest, resolve_inside
+from sound2sheet.data.manifest import SPLITS, ManifestItem, check_files, manifest_path, read_manifest, resolve_inside
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write, atomic_write_text
 from sound2sheet.labels import notes_to_rolls, pedal_roll
@@ -210,6 +210,10 @@ class PianoDataset(Dataset):
         for extra in map(Path, extra_dirs):
             if not extra.is_dir():
                 raise DatasetError(f"extra training dataset directory not found: {extra}")
+            if not any(manifest_path(extra, s).exists() for s in SPLITS):
+                # make-dataset writes every split's manifest last: none means a build still under way
+                raise DatasetError(f"{extra} has no manifest yet (an unfinished make-dataset? rerun it to finish, "
+                                   "or leave the directory out of extra_train_dirs)")
             more_items = read_manifest(extra, split)
             self.items.extend(more_items)
             self.item_dirs.extend([extra] * len(more_items))
