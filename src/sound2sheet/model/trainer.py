@@ -368,14 +368,16 @@ class Trainer:
         else:
             parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
-            held, quiet = self.config.held_onset_weight, self.config.quiet_onset_weight
-            weight = held_key_weights(target, held) if held != 1.0 else None
-            if self.config.ghost_onset_weight != 1.0:
-                ghost = ghost_onset_weights(target, batch["onset_roll"], self.config.ghost_onset_weight)
-                weight = ghost if weight is None else weight * ghost
+            held, ghost, quiet = (self.config.held_onset_weight, self.config.ghost_onset_weight,
+                                  self.config.quiet_onset_weight)
+            factors = []  # each extra weight only when on: the plain BCE otherwise
+            if held != 1.0:
+                factors.append(held_key_weights(target, held))
+            if ghost != 1.0:
+                factors.append(ghost_onset_weights(target, batch["onset_roll"], ghost))
             if quiet > 0:  # every training batch carries velocity_roll (PianoDataset)
-                by_level = quiet_onset_weights(batch["onset_roll"], batch["velocity_roll"], quiet)
-                weight = by_level if weight is None else weight * by_level
+                factors.append(quiet_onset_weights(batch["onset_roll"], batch["velocity_roll"], quiet))
+            weight = math.prod(factors) if factors else None
             onset = nn.functional.binary_cross_entropy_with_logits(
                 heads["onset"].float(), batch["onset_roll"], pos_weight=self.onset_pos_weight, weight=weight)
             parts["onset"] = onset * self.config.onset_loss_weight
