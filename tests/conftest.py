@@ -16,6 +16,22 @@ from sound2sheet.notes import NoteEvent
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def isolated_startup_cache(tmp_path_factory):
+    """Tests (and their subprocesses) keep the start-up cache out of the user's ~/.cache."""
+    import os
+
+    from sound2sheet.startup_cache import ENV
+
+    before = os.environ.get(ENV)
+    os.environ[ENV] = str(tmp_path_factory.mktemp("startup_cache"))
+    yield Path(os.environ[ENV])
+    if before is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = before
+
+
 def tiny_model_config(**overrides) -> ModelConfig:
     """A from-scratch model small enough to train in seconds on a CPU."""
     kw = dict(pretrained=False, encoder_size="tiny", classifier_hidden_dim=128, mel_skip_dim=64, dropout=0.0)

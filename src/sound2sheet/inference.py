@@ -45,11 +45,14 @@ def default_checkpoint() -> Path:
     return path
 
 
-def load_model(checkpoint: str | Path | None = None, device: str = "cpu"):
-    """A trained model from ``checkpoint`` (file or run directory), or the shipped default."""
+def load_model(checkpoint: str | Path | None = None, device: str = "cpu", fast_start: bool = True):
+    """A trained model from ``checkpoint`` (file or run directory), or the shipped default, for
+    inference. ``fast_start``: on the CPU, the encoder's traced graph from the start-up cache
+    (:mod:`sound2sheet.startup_cache`; same outputs, ~2 s less to load, cannot train)."""
     from sound2sheet.model import Sound2SheetModel
 
-    return Sound2SheetModel.from_pretrained(checkpoint if checkpoint is not None else default_checkpoint(), map_location=device)
+    return Sound2SheetModel.from_pretrained(checkpoint if checkpoint is not None else default_checkpoint(),
+                                            map_location=device, fast_start=fast_start)
 
 
 class Transcriber:

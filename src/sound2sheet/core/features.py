@@ -4,7 +4,8 @@ It reproduces ``transformers.ASTFeatureExtractor`` (its numpy path, which is als
 AudioSet AST weights were trained with through torchaudio's Kaldi fbank): per 25 ms frame,
 remove the DC offset, pre-emphasise (0.97), symmetric Hann window, 512-point power spectrum,
 Kaldi mel filters (20 Hz to Nyquist), log with floor 1.19e-7. The filter bank and window come
-from ``transformers.audio_utils`` so they are the extractor's own.
+from ``transformers.audio_utils`` so they are the extractor's own (cached on disk by
+:func:`sound2sheet.startup_cache.cached_array`: importing transformers costs ~0.6 s).
 """
 
 from __future__ import annotations
@@ -34,6 +35,23 @@ def power_spectrum(frames: torch.Tensor, n_fft: int) -> torch.Tensor:
     return spectrum.real.square() + spectrum.imag.square()
 
 
+def _hann(length: int) -> np.ndarray:
+    """The extractor's symmetric Hann window ``[length]``."""
+    from transformers.audio_utils import window_function
+
+    return window_function(length, "hann", periodic=False)
+
+
+def _kaldi_mel_bank(**kwargs) -> np.ndarray:
+    """The extractor's Kaldi mel filters ``[num_frequency_bins, num_mel_filters]``."""
+    from transformers.audio_utils import mel_filter_bank
+
+    with warnings.catch_warnings():
+        # AST's own setting (128 filters over 257 bins) leaves a filter empty; that is expected.
+        warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+        return np.asarray(mel_filter_bank(**kwargs, norm=None, mel_scale="kaldi", triangularize_in_mel_space=True))
+
+
 class KaldiFbank:
     """``waveform [samples] -> log-mel [frames, n_mels]`` (un-normalised), ``snip_edges`` framing."""
 
@@ -48,25 +66,15 @@ class KaldiFbank:
         f_max: float | None = None,
         preemphasis: float = 0.97,
     ) -> None:
-        from transformers.audio_utils import mel_filter_bank, window_function
+        from sound2sheet.startup_cache import cached_array
 
         self.win_length, self.hop_length, self.n_fft = win_length, hop_length, n_fft
         self.preemphasis = preemphasis
-        self.window = torch.from_numpy(window_function(win_length, "hann", periodic=False)).double()
-        with warnings.catch_warnings():
-            # AST's own setting (128 filters over 257 bins) leaves a filter empty; that is expected.
-            warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
-            bank = mel_filter_bank(
-                num_frequency_bins=n_fft // 2 + 1,
-                num_mel_filters=n_mels,
-                min_frequency=f_min,
-                max_frequency=f_max if f_max is not None else sample_rate / 2,
-                sampling_rate=sample_rate,
-                norm=None,
-                mel_scale="kaldi",
-                triangularize_in_mel_space=True,
-            )
-        self.mel_bank = torch.from_numpy(np.asarray(bank)).double()  # [n_fft//2+1, n_mels]
+        self.window = torch.from_numpy(cached_array("hann", {"length": win_length}, lambda: _hann(win_length))).double()
+        bank_args = {"num_frequency_bins": n_fft // 2 + 1, "num_mel_filters": n_mels, "min_frequency": f_min,
+                     "max_frequency": f_max if f_max is not None else sample_rate / 2, "sampling_rate": sample_rate}
+        bank = cached_array("kaldi-mel", bank_args, lambda: _kaldi_mel_bank(**bank_args))
+        self.mel_bank = torch.from_numpy(bank).double()  # [n_fft//2+1, n_mels]
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
         waveform = waveform.reshape(-1).double()

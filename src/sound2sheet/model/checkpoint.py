@@ -107,9 +107,10 @@ def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tenso
         raise CheckpointError(f"{source} does not fit this model configuration: {detail[:300]}") from None
 
 
-def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"):
+def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", fast_start: bool = False):
     """Rebuild the model a checkpoint describes, load its weights, attach its data and
-    inference configs, and put it in eval mode."""
+    inference configs, and put it in eval mode. ``fast_start``: the traced encoder of
+    :mod:`sound2sheet.startup_cache` (CPU inference only; ignored elsewhere)."""
     from sound2sheet.errors import Sound2SheetError
     from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig, check_compatible
     from sound2sheet.model.sound2sheet_model import Sound2SheetModel
@@ -117,7 +118,9 @@ def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "
     ckpt = load_checkpoint(path, map_location=map_location)
     try:
         model_config = ModelConfig.from_dict(ckpt["model_config"], strict=False)
-        model = Sound2SheetModel(model_config, freeze_encoder=False, encoder_config=ckpt.get("encoder_config"))
+        cached = fast_start and torch.device(map_location).type == "cpu"
+        model = Sound2SheetModel(model_config, freeze_encoder=False, encoder_config=ckpt.get("encoder_config"),
+                                 cached_encoder=cached)
         data_config = DataConfig.from_dict(ckpt["data_config"], strict=False) if ckpt.get("data_config") else None
         inference_config = (InferenceConfig.from_dict(ckpt["inference_config"], strict=False)
                             if ckpt.get("inference_config") else None)

@@ -25,6 +25,7 @@ mel skip path in the head (:mod:`sound2sheet.model.sound2sheet_model`).
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -138,13 +139,26 @@ def load_pretrained_ast(name: str):
         ) from None
 
 
-def build_ast(config: ModelConfig, encoder_config: dict | None = None):
+def build_ast(config: ModelConfig, encoder_config: dict | None = None, cached: bool = False):
     """The encoder: rebuilt from a recorded ``encoder_config`` (checkpoints: no download),
-    loaded from ``ast_model_name`` when ``config.pretrained``, else randomly initialised."""
+    loaded from ``ast_model_name`` when ``config.pretrained``, else randomly initialised.
+
+    ``cached`` (inference on the CPU): with an ``encoder_config``, the traced graph from
+    :mod:`sound2sheet.startup_cache` when there is one (no transformers import), else
+    transformers' module, traced into the cache for the next process."""
+    if cached and encoder_config is not None:
+        from sound2sheet import startup_cache
+
+        traced = startup_cache.load_encoder(encoder_config)
+        if traced is not None:
+            return traced
     from transformers import ASTConfig, ASTModel
 
     if encoder_config is not None:
-        return ASTModel(ASTConfig(**encoder_config))
+        ast = ASTModel(ASTConfig(**encoder_config))
+        if cached:
+            startup_cache.save_encoder(ast, encoder_config)
+        return ast
     if config.pretrained and not config.encoder_config:
         return load_pretrained_ast(config.ast_model_name)
     return ASTModel(ASTConfig(**config.ast_kwargs()))
@@ -153,10 +167,14 @@ def build_ast(config: ModelConfig, encoder_config: dict | None = None):
 class ASTWrapper(nn.Module):
     """``mel [batch, n_mels, frames] -> features [batch, frames, hidden_size]`` for any length."""
 
-    def __init__(self, config: ModelConfig, freeze: bool = False, encoder_config: dict | None = None) -> None:
+    def __init__(self, config: ModelConfig, freeze: bool = False, encoder_config: dict | None = None,
+                 cached: bool = False) -> None:
         super().__init__()
-        self.ast = build_ast(config, encoder_config)
-        c = self.ast.config
+        self.ast = build_ast(config, encoder_config, cached)
+        # A traced encoder (startup cache) has no ``config``: its shape is the recorded one.
+        self.traced = not hasattr(self.ast, "config")
+        c = SimpleNamespace(**encoder_config) if self.traced else self.ast.config
+        self._encoder_config = dict(encoder_config) if self.traced else None
         if c.num_mel_bins != config.n_mels:
             raise EncoderUnavailableError(
                 f"the AST encoder expects {c.num_mel_bins} mel bins but ModelConfig.n_mels={config.n_mels}"
@@ -180,7 +198,7 @@ class ASTWrapper(nn.Module):
 
     def encoder_config(self) -> dict:
         """The ``ASTConfig`` fields needed to rebuild this encoder without downloading."""
-        d = self.ast.config.to_dict()
+        d = self._encoder_config if self.traced else self.ast.config.to_dict()
         return {k: d[k] for k in AST_CONFIG_KEYS if k in d}
 
     def set_frozen(self, frozen: bool) -> None:
@@ -192,6 +210,9 @@ class ASTWrapper(nn.Module):
             self.ast.eval()
 
     def train(self, mode: bool = True) -> "ASTWrapper":
+        if mode and self.traced:
+            raise RuntimeError("this model was loaded for inference with a traced encoder (fast start), which "
+                               "cannot train; load it with Sound2SheetModel.from_pretrained to train")
         super().train(mode)
         if self.frozen:
             self.ast.eval()  # no dropout in a frozen encoder
@@ -209,7 +230,8 @@ class ASTWrapper(nn.Module):
     def _ast_tokens(self, windows: torch.Tensor) -> torch.Tensor:
         """``[n, n_mels, L] -> [n, n_time, n_freq * hidden]``, frequency rows side by side."""
         n = windows.shape[0]
-        hidden = self.ast(input_values=windows.transpose(1, 2)).last_hidden_state[:, 2:]  # drop CLS + distillation
+        # ["last_hidden_state"]: a traced encoder returns a dict, transformers' module a ModelOutput.
+        hidden = self.ast(input_values=windows.transpose(1, 2))["last_hidden_state"][:, 2:]  # drop CLS + distillation
         hidden = hidden.reshape(n, self.n_freq, self.n_time, self.hidden_size).permute(0, 2, 1, 3)
         return hidden.reshape(n, self.n_time, self.n_freq * self.hidden_size)
 

@@ -176,11 +176,12 @@ class Sound2SheetModel(nn.Module):
     input frame ``f``: the time contract of :mod:`sound2sheet.timing` holds end to end.
     """
 
-    def __init__(self, config: ModelConfig, freeze_encoder: bool | None = None, encoder_config: dict | None = None) -> None:
+    def __init__(self, config: ModelConfig, freeze_encoder: bool | None = None, encoder_config: dict | None = None,
+                 cached_encoder: bool = False) -> None:
         super().__init__()
         self.config = config
         freeze = config.freeze_encoder if freeze_encoder is None else freeze_encoder
-        self.encoder = ASTWrapper(config, freeze=freeze, encoder_config=encoder_config)
+        self.encoder = ASTWrapper(config, freeze=freeze, encoder_config=encoder_config, cached=cached_encoder)
         self.skip: nn.Module | None = None
         in_dim = self.encoder.hidden_size
         if config.mel_skip_dim > 0:
@@ -280,9 +281,13 @@ class Sound2SheetModel(nn.Module):
         return torch.from_numpy(roll.astype(np.float32)), [[n.to_dict() for n in item] for item in notes]
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, map_location: str | torch.device = "cpu") -> "Sound2SheetModel":
+    def from_pretrained(cls, path: str | Path, map_location: str | torch.device = "cpu",
+                        fast_start: bool = False) -> "Sound2SheetModel":
         """Load a checkpoint written by :class:`~sound2sheet.model.Trainer` (or a directory
-        holding ``best_model.pt``), in eval mode, with its data and inference configs attached."""
+        holding ``best_model.pt``), in eval mode, with its data and inference configs attached.
+
+        ``fast_start`` (inference on the CPU only): the encoder's traced graph from
+        :mod:`sound2sheet.startup_cache`, ~2 s faster to load; such a model cannot train."""
         from sound2sheet.model.checkpoint import model_from_checkpoint
 
-        return model_from_checkpoint(path, map_location=map_location)
+        return model_from_checkpoint(path, map_location=map_location, fast_start=fast_start)
