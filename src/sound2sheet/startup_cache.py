@@ -41,7 +41,7 @@ TRACE_BATCH = 2  # the traced graph takes any batch; the window length is fixed 
 
 
 def cache_dir() -> Path | None:
-    """Where traced encoders live, or None when ``SOUND2SHEET_CACHE=off``."""
+    """Where the cache lives, or None when ``SOUND2SHEET_CACHE=off``."""
     value = os.environ.get(ENV, "").strip()
     if value.lower() in ("off", "0", "false", "no"):
         return None
