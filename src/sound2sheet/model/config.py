@@ -490,9 +490,10 @@ class InferenceConfig(_DictConfig):
     normalize_peak: float = 0.9
     # The model's float type: "auto" computes in bf16 where the hardware has it natively (CPUs
     # with AVX512-BF16/AMX, recent GPUs), else fp32; "bf16" forces it (sound2sheet.model.precision).
-    # On such a CPU the model's forward ran ~1.6x faster but the whole dev transcription only
-    # ~5 % (imports, audio decoding and features dominate), short of the 10 % that
-    # docs/experiments.md #35 asked of a new default; notes were the same within noise.
+    # On such a CPU the shipped model's whole dev transcription ran 16 % faster in "auto" than
+    # in fp32, notes the same within noise (docs/experiments.md #45), so it ships with "auto";
+    # a new model keeps fp32 until its decoding has been checked in bf16 (export-model
+    # --inference precision=auto).
     precision: str = "fp32"
 
     def decoder_kwargs(self, hop_s: float, min_pitch: int) -> dict[str, Any]:
