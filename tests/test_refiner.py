@@ -148,3 +148,25 @@ def test_chunked_probabilities_equal_whole_file(refine_layers, seconds):
     audio = np.random.default_rng(0).normal(0, 0.1, int(16000 * seconds)).astype(np.float32)
     assert _Recorder(model, InferenceConfig()).context >= model.encoder.overlap + model.config.refine_radius_frames + 5
     assert_chunked_equals_whole(model, audio)
+
+
+def test_trainer_grows_the_encoder_with_identity_layers(data_config, tmp_path):
+    """Layers appended to a trained encoder start as identities: same outputs, then they learn."""
+    plain_config = tiny_model_config()  # the tiny encoder: 2 layers
+    tc = training_config(tmp_path / "plain", num_epochs=1, max_steps=2)
+    train, val, _ = create_dataloaders(data_config, plain_config, tc)
+    Trainer(Sound2SheetModel(plain_config), train, val, plain_config, tc, data_config).train()
+    plain = Sound2SheetModel.from_pretrained(tmp_path / "plain" / "last.pt")
+
+    deep_config = tiny_model_config(encoder_config={"num_hidden_layers": 3})
+    tc = training_config(tmp_path / "deep", num_epochs=1, max_steps=3, init_from=str(tmp_path / "plain" / "last.pt"))
+    model = Sound2SheetModel(deep_config)
+    trainer = Trainer(model, train, val, deep_config, tc, data_config)
+    mel = torch.randn(1, deep_config.n_features, 300)
+    torch.testing.assert_close(model.eval().probabilities(mel)["frame"], plain.probabilities(mel)["frame"])
+    fc2 = model.encoder.ast.layers[2].mlp.fc2.weight
+    assert fc2.abs().sum() == 0 and model.encoder.ast.layers[1].mlp.fc2.weight.abs().sum() > 0  # old layers kept
+    trainer.train()
+    assert fc2.abs().sum() > 0  # the new layer trains
+    reloaded = Sound2SheetModel.from_pretrained(tmp_path / "deep" / "last.pt")
+    assert len(reloaded.encoder.ast.layers) == 3

@@ -164,6 +164,24 @@ def build_ast(config: ModelConfig, encoder_config: dict | None = None, cached: b
     return ASTModel(ASTConfig(**config.ast_kwargs()))
 
 
+def grow_identity_layers(model: nn.Module, new: list[str]) -> list[int]:
+    """Zero the residual outputs (attention ``o_proj``, MLP ``fc2``) of every AST layer whose
+    tensors are all in ``new`` (a warm start's names the checkpoint lacked): layers appended to a
+    trained encoder then pass their input through unchanged, so the grown model starts as the
+    checkpoint's and training moves the new layers from there. Returns those layers' indices."""
+    prefix = "encoder.ast.layers."
+    params = dict(model.named_parameters())
+    layers = sorted({int(k[len(prefix):].split(".")[0]) for k in params if k.startswith(prefix)})
+    missing = set(new)
+    grown = [i for i in layers if all(k in missing for k in params if k.startswith(f"{prefix}{i}."))]
+    with torch.no_grad():
+        for i in grown:
+            for name in ("attention.o_proj", "mlp.fc2"):
+                params[f"{prefix}{i}.{name}.weight"].zero_()
+                params[f"{prefix}{i}.{name}.bias"].zero_()
+    return grown
+
+
 class ASTWrapper(nn.Module):
     """``mel [batch, n_mels, frames] -> features [batch, frames, hidden_size]`` for any length."""
 

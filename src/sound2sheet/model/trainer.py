@@ -231,6 +231,11 @@ class Trainer:
             if new:
                 log.info("warm start from %s: %d tensors not in it keep their initialisation (%s)",
                          training_config.init_from, len(new), ", ".join(sorted({".".join(k.split(".")[:2]) for k in new})))
+                from sound2sheet.model.encoder import grow_identity_layers
+
+                grown = grow_identity_layers(self.model, new)
+                if grown:
+                    log.info("encoder layers %s are new: they start as identities", grown)
         if training_config.train_only:
             prefixes = tuple(training_config.train_only)
             names = [n for n, _ in model.named_parameters() if n.startswith(prefixes)]
