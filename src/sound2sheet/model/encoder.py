@@ -173,7 +173,10 @@ def grow_identity_layers(model: nn.Module, new: list[str]) -> list[int]:
     params = dict(model.named_parameters())
     layers = sorted({int(k[len(prefix):].split(".")[0]) for k in params if k.startswith(prefix)})
     missing = set(new)
-    grown = [i for i in layers if all(k in missing for k in params if k.startswith(f"{prefix}{i}."))]
+    new_layers = [i for i in layers if all(k in missing for k in params if k.startswith(f"{prefix}{i}."))]
+    loaded = [i for i in layers if i not in new_layers]
+    # Only layers after the checkpoint's last one: with none loaded there is nothing to grow.
+    grown = [i for i in new_layers if loaded and i > max(loaded)]
     with torch.no_grad():
         for i in grown:
             for name in ("attention.o_proj", "mlp.fc2"):
