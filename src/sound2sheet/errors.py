@@ -5,6 +5,13 @@ else is a bug and keeps its traceback.
 """
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception's first message line (its type's name when the message is blank), at
+    most ``limit`` characters: what a one-line error or warning quotes of its cause."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
 class Sound2SheetError(Exception):
     """Base class for errors caused by the user's input or environment, not by a bug."""
 

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from sound2sheet.errors import first_line
+
 log = logging.getLogger(__name__)
 
 ENV = "SOUND2SHEET_CACHE"
@@ -72,11 +74,6 @@ def _entry(prefix: str, key: dict[str, Any], suffix: str) -> Path | None:
     return root / f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:20]}{suffix}"
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:120] if text else type(exc).__name__
-
-
 def cached_array(name: str, key: dict[str, Any], build: Callable[[], np.ndarray]) -> np.ndarray:
     """``build()``'s array, read from the cache when it holds one for ``name`` and ``key``
     (JSON-able arguments that determine it), else built and stored."""
@@ -87,14 +84,14 @@ def cached_array(name: str, key: dict[str, Any], build: Callable[[], np.ndarray]
         try:
             return np.load(path, allow_pickle=False)
         except Exception as exc:
-            log.warning("ignoring the unreadable cache file %s (%s)", path, _first_line(exc))
+            log.warning("ignoring the unreadable cache file %s (%s)", path, first_line(exc, 120))
     array = np.asarray(build())
     if path is not None:
         try:
             atomic_write(path, lambda tmp: _save_npy(tmp, array))
         except Exception as exc:
             log.warning("could not cache %s at %s (%s); set %s to a writable directory, or to off", name, path,
-                        _first_line(exc), ENV)
+                        first_line(exc, 120), ENV)
     return array
 
 
@@ -130,7 +127,7 @@ def load_encoder(encoder_config: dict[str, Any]) -> nn.Module | None:
         with _quiet():
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # any unreadable file only costs the fast start
-        log.warning("ignoring the unreadable encoder cache %s (%s); tracing it again", path, _first_line(exc))
+        log.warning("ignoring the unreadable encoder cache %s (%s); tracing it again", path, first_line(exc, 120))
         return None
     return module.eval()
 
@@ -155,7 +152,7 @@ def save_encoder(ast: nn.Module, encoder_config: dict[str, Any]) -> Path | None:
             atomic_write(path, lambda tmp: torch.jit.save(traced, tmp))
     except Exception as exc:
         log.warning("could not cache the traced encoder at %s (%s); inference is unaffected (set %s to a "
-                    "writable directory, or to off)", path, _first_line(exc), ENV)
+                    "writable directory, or to off)", path, first_line(exc, 120), ENV)
         return None
     finally:
         ast.train(was_training)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sound2sheet.errors import CheckpointError
+from sound2sheet.errors import CheckpointError, first_line
 from sound2sheet.fileio import atomic_write
 
 FORMAT = "sound2sheet-checkpoint"
@@ -82,7 +82,7 @@ def _load_failure(path: Path, exc: BaseException) -> str:
     if "WeightsUnpickler error:" in text:  # a real pickle holding objects that safe loading refuses
         detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0].strip()
         return f"it holds Python objects that safe (weights-only) loading refuses: {detail[:150]}"
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
+    return first_line(exc)
 
 
 def load_model_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str = "checkpoint",

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from sound2sheet.errors import EncoderUnavailableError
+from sound2sheet.errors import EncoderUnavailableError, first_line
 from sound2sheet.model.config import AST_CONFIG_KEYS, AUDIOSET_MEAN, AUDIOSET_STD, ModelConfig
 
 # Normalised value of an all-zero fbank frame, what ASTFeatureExtractor pads short clips with.
@@ -130,9 +130,8 @@ def load_pretrained_ast(name: str):
                 raise OSError("not in the local Hugging Face cache and the hub cannot be reached") from None
             return ASTModel.from_pretrained(name)
     except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise EncoderUnavailableError(
-            f"cannot load the pretrained AST encoder {name!r} ({reason[:200]}). Offline, download it "
+            f"cannot load the pretrained AST encoder {name!r} ({first_line(exc)}). Offline, download it "
             f"on a connected machine (huggingface-cli download {name}) and pass its local directory as "
             "ModelConfig(ast_model_name=DIR), or train from scratch with "
             "ModelConfig(pretrained=False, encoder_size='small')."
