@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from sound2sheet.errors import MidiError
+from sound2sheet.errors import MidiError, first_line
 from sound2sheet.fileio import atomic_write
 from sound2sheet.notes import NoteEvent, sort_notes
 
@@ -27,8 +27,7 @@ def _load(path: str | Path):
     try:
         return pretty_midi.PrettyMIDI(str(path))
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MidiError(f"cannot parse MIDI file {path}: {reason}") from None
+        raise MidiError(f"cannot parse MIDI file {path}: {first_line(exc)}") from None
 
 
 def pedal_intervals(control_changes: Iterable, end_time: float) -> list[tuple[float, float]]:

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sound2sheet.errors import AudioError
+from sound2sheet.errors import AudioError, first_line
 from sound2sheet.model.config import AUDIOSET_MEAN, AUDIOSET_STD, DataConfig
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,7 @@ def _open(path: Path):
     try:
         return sf.SoundFile(str(path))
     except Exception as exc:  # libsndfile raises several types for unreadable files
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AudioError(f"cannot read audio file {path}: {reason}") from None
+        raise AudioError(f"cannot read audio file {path}: {first_line(exc)}") from None
 
 
 def declared_wav_frames(path: Path) -> int | None:

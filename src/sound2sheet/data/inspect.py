@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from sound2sheet.data.manifest import SPLITS, read_manifest, resolve_inside
-from sound2sheet.errors import DatasetError
+from sound2sheet.errors import DatasetError, first_line
 
 MAX_UNLABELLED_TAIL_S = 30.0  # audio this much longer than its last note suggests a wrong pairing
 
@@ -84,7 +84,7 @@ def validate(dataset_dir: str | Path, progress: bool = False) -> list[str]:
                 if meta.frames == 0:
                     problems.append(f"{where}: audio has no samples: {item.audio}")
             except Exception as exc:
-                problems.append(f"{where}: audio unreadable: {item.audio} ({str(exc).splitlines()[0][:80]})")
+                problems.append(f"{where}: audio unreadable: {item.audio} ({first_line(exc, 80)})")
         if duration is not None and item.duration is not None and abs(duration - item.duration) > 0.05:
             problems.append(f"{where}: manifest says {item.duration:.2f} s but the audio is {duration:.2f} s")
         if not midi_path.is_file():
