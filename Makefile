@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-chimera-layers dataset-repeats dataset-repeats-val datasets device-pack clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-chimera-layers dataset-repeats dataset-repeats-val dataset-shifted datasets device-pack clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -146,6 +146,15 @@ dataset-repeats-val: $(STAMP)
 		--generate 36 --generate-seconds 60 --generate-style repeats --generate-split val \
 		--soundfont $(REPEATS_FONTS) --soundfont-dir data/assets/soundfonts \
 		--renders-per-piece 1 --seed 1
+
+# The three recorded pianos' training items read 1-2 semitones faster or slower (pitch and
+# labels moved with them, sound2sheet.data.transpose; docs/dataset.md): new instruments with a
+# real piano's sound. Needs the three sets; ~3 min.
+SHIFTED_DATASET ?= data/shifted
+
+dataset-shifted: $(STAMP)
+	$(BIN)/sound2sheet transpose-dataset $(SALAMANDER_DATASET) $(VSCO2_DATASET) $(UIOWA_DATASET) \
+		--out $(SHIFTED_DATASET) --shifts -2 -1 1 2 --seed 0
 
 # Every set the shipped model's stages train on (its last: configs/default-chimera-layers.json) and
 # the five-set validation pool its decoding is tuned on (docs/model.md): ~113 min on 2 cores.

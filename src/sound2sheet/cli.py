@@ -152,6 +152,18 @@ def _add_pack_datasets(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="write into an existing pack directory")
 
 
+def _add_transpose_dataset(sub) -> None:
+    p = sub.add_parser("transpose-dataset", help="pitch-shifted copies of datasets' recordings: new pianos", description=(
+        "Read each item's audio 2^(k/12) times faster (k semitones up, shorter) and move its MIDI with it, "
+        "k drawn per item from --shifts among those that keep its notes on the keyboard: a copy of a recorded "
+        "piano that sounds like another instrument (docs/dataset.md). Resumes an interrupted run."))
+    p.add_argument("dirs", nargs="+", type=Path, help="source dataset directories")
+    p.add_argument("--out", type=Path, required=True, help="the transposed dataset's directory")
+    p.add_argument("--shifts", type=int, nargs="+", default=[-2, -1, 1, 2], help="semitone shifts to draw from (default -2 -1 1 2)")
+    p.add_argument("--splits", nargs="+", default=["train"], help="splits to copy (default: train, for extra_train_dirs)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from sound2sheet import __version__
 
@@ -169,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_export_model(sub)
     _add_pack_datasets(sub)
+    _add_transpose_dataset(sub)
     return parser
 
 
@@ -429,11 +442,24 @@ def _cmd_pack_datasets(args) -> int:
     return 0
 
 
+def _cmd_transpose_dataset(args) -> int:
+    from tqdm import tqdm
+
+    from sound2sheet.data.transpose import transpose_dataset
+
+    info = transpose_dataset(args.dirs, args.out, shifts=args.shifts, seed=args.seed, splits=args.splits,
+                             progress=lambda jobs: tqdm(jobs, desc="transposing", unit="item"))
+    total = info["total"]
+    skipped = f", {len(info['skipped'])} skipped (no shift fits their range)" if info["skipped"] else ""
+    print(f"{args.out}: {total['items']} items, {total['hours']:.2f} h, {total['notes']} notes{skipped}")
+    return 0
+
+
 COMMANDS = {
     "transcribe": _cmd_transcribe, "evaluate": _cmd_evaluate,
     "train": _cmd_train, "make-dataset": _cmd_make_dataset, "dataset": _cmd_dataset,
     "fetch-assets": _cmd_fetch_assets, "demo": _cmd_demo, "export-model": _cmd_export_model,
-    "pack-datasets": _cmd_pack_datasets,
+    "pack-datasets": _cmd_pack_datasets, "transpose-dataset": _cmd_transpose_dataset,
 }
 
 
