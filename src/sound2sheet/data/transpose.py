@@ -82,7 +82,8 @@ def _transpose_item(src: Path, out: Path, item: ManifestItem, semitones: int) ->
     info = sf.info(str(resolve_inside(src, item.audio)))
     if not (audio_path.is_file() and midi_path.is_file()):  # atomic writes: a file there is whole
         audio, rate = sf.read(str(resolve_inside(src, item.audio)), dtype="float32", always_2d=True)
-        shifted = transpose_audio(audio.mean(axis=1), rate, semitones)
+        # the resampler's ringing may overshoot a full-scale peak; 16-bit PCM must not wrap
+        shifted = np.clip(transpose_audio(audio.mean(axis=1), rate, semitones), -1.0, 1.0)
         atomic_write(audio_path, lambda tmp: sf.write(tmp, shifted, rate, format="FLAC", subtype="PCM_16"))
         pm = notes_to_pretty_midi(moved, pedal=moved_pedal)
         atomic_write(midi_path, lambda tmp: pm.write(tmp))
