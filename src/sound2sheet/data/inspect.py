@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sound2sheet.data.manifest import SPLITS, read_manifest, resolve_inside
+from sound2sheet.data.manifest import SPLITS, read_manifest, resolve_inside, split_summary
 from sound2sheet.errors import DatasetError, first_line
 
 MAX_UNLABELLED_TAIL_S = 30.0  # audio this much longer than its last note suggests a wrong pairing
@@ -24,11 +24,7 @@ def info_table(dataset_dir: str | Path) -> str:
         info = {}
         splits = {}
         for split in SPLITS:
-            items = read_manifest(root, split)
-            splits[split] = {
-                "items": len(items), "pieces": len({i.piece for i in items}),
-                "hours": sum(i.duration or 0 for i in items) / 3600, "notes": sum(i.notes or 0 for i in items),
-            }
+            splits[split] = split_summary(read_manifest(root, split))
     lines = [f"dataset {root}" + (f" (sound2sheet {info['version']})" if "version" in info else ""), ""]
     lines.append(f"{'split':<8}{'items':>8}{'pieces':>8}{'hours':>9}{'notes':>11}")
     for split in SPLITS:

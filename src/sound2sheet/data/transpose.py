@@ -14,13 +14,14 @@ never share a piece.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from sound2sheet.data.manifest import SPLITS, ManifestItem, read_manifest, resolve_inside, write_manifest
+from sound2sheet.data.manifest import SPLITS, ManifestItem, read_manifest, resolve_inside, split_summary, write_manifest
 from sound2sheet.errors import DatasetError
 from sound2sheet.fileio import atomic_write, atomic_write_json
 from sound2sheet.notes import HIGHEST_PIANO_KEY, LOWEST_PIANO_KEY, NoteEvent
@@ -68,16 +69,18 @@ def choose_shift(item_id: str, pitches: Iterable[int], shifts: Sequence[int], se
     return random.Random(f"{seed}:{item_id}").choice(fits) if fits else None
 
 
-def _transpose_item(src: Path, out: Path, item: ManifestItem, semitones: int) -> ManifestItem:
+def _transpose_item(src: Path, out: Path, item: ManifestItem, labels: tuple[list[NoteEvent], list[tuple[float, float]]],
+                    semitones: int) -> ManifestItem:
+    """Write one item's shifted audio and MIDI (``labels``: its notes and pedal, as read once
+    when its shift was chosen) unless both are there; its manifest entry."""
     import soundfile as sf
 
-    from sound2sheet.midi import notes_to_pretty_midi, read_midi_labels
+    from sound2sheet.midi import notes_to_pretty_midi
 
     tag = f"{semitones:+d}st"
     new_id = f"{item.id}--{tag}"
     audio_rel, midi_rel = f"audio/{new_id}.flac", f"midi/{new_id}.mid"
-    notes, pedal = read_midi_labels(resolve_inside(src, item.midi), sustain_pedal=False)
-    moved, moved_pedal = transpose_labels(notes, pedal, semitones)
+    moved, moved_pedal = transpose_labels(*labels, semitones)
     audio_path, midi_path = resolve_inside(out, audio_rel), resolve_inside(out, midi_rel)
     info = sf.info(str(resolve_inside(src, item.audio)))
     if not (audio_path.is_file() and midi_path.is_file()):  # atomic writes: a file there is whole
@@ -111,9 +114,9 @@ def transpose_dataset(
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise DatasetError(f"unknown split(s) {unknown}; choose from {list(SPLITS)}")
-    from sound2sheet.midi import read_midi_notes
+    from sound2sheet.midi import read_midi_labels
 
-    jobs: list[tuple[Path, str, ManifestItem, int]] = []
+    jobs: list[tuple[Path, str, ManifestItem, tuple, int]] = []
     skipped: list[str] = []
     for src in map(Path, sources):
         if not src.is_dir() or not any(read_manifest(src, s) for s in SPLITS):
@@ -122,33 +125,29 @@ def transpose_dataset(
             raise DatasetError(f"{out}: the transposed copy needs a directory of its own")
         for split in splits:
             for item in read_manifest(src, split):
-                pitches = [n.pitch for n in read_midi_notes(resolve_inside(src, item.midi), sustain_pedal=False)]
-                k = choose_shift(item.id, pitches, shifts, seed)
+                labels = read_midi_labels(resolve_inside(src, item.midi), sustain_pedal=False)
+                k = choose_shift(item.id, [n.pitch for n in labels[0]], shifts, seed)
                 if k is None:
                     skipped.append(item.id)
                 else:
-                    jobs.append((src, split, item, k))
-    ids = [item.id for _, _, item, _ in jobs]
+                    jobs.append((src, split, item, labels, k))
+    ids = [item.id for _, _, item, _, _ in jobs]
     if len(set(ids)) != len(ids):
         raise DatasetError("the sources share item ids; transpose them into separate directories")
     done: dict[str, list[ManifestItem]] = {s: [] for s in SPLITS}
-    for src, split, item, k in (progress(jobs) if progress else jobs):
-        done[split].append(_transpose_item(src, out, item, k))
+    for src, split, item, labels, k in (progress(jobs) if progress else jobs):
+        done[split].append(_transpose_item(src, out, item, labels, k))
     for split in SPLITS:
         write_manifest(out, split, done[split])
-
-    def summary(items: list[ManifestItem]) -> dict:
-        return {"items": len(items), "pieces": len({i.piece for i in items}),
-                "hours": round(sum(i.duration or 0.0 for i in items) / 3600, 4), "notes": sum(i.notes or 0 for i in items)}
 
     every = [i for s in SPLITS for i in done[s]]
     from sound2sheet import __version__
 
     info = {
         "tool": "sound2sheet", "version": __version__, "transposed_from": [str(s) for s in sources], "shifts": shifts, "seed": seed,
-        "splits": {s: summary(done[s]) for s in SPLITS}, "total": summary(every),
-        "timbres": dict(sorted({t: sum(1 for i in every if i.timbre == t) for t in {i.timbre for i in every}}.items())),
-        "sources": dict(sorted({t: sum(1 for i in every if i.source == t) for t in {i.source for i in every}}.items())),
+        "splits": {s: split_summary(done[s]) for s in SPLITS}, "total": split_summary(every),
+        "timbres": dict(sorted(Counter(i.timbre for i in every).items())),
+        "sources": dict(sorted(Counter(i.source for i in every).items())),
         "skipped": skipped,
     }
     atomic_write_json(out / "dataset_info.json", info)
