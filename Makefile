@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-chimera-layers dataset-repeats dataset-repeats-val dataset-shifted datasets device-pack clean-venv
+.PHONY: install test demo dataset dataset-salamander dataset-vsco2 dataset-uiowa dataset-procedural dataset-chimera dataset-chimera-standard dataset-chimera-layers dataset-repeats dataset-repeats-val dataset-shifted dataset-shifted3 datasets device-pack clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -155,6 +155,11 @@ SHIFTED_DATASET ?= data/shifted
 dataset-shifted: $(STAMP)
 	$(BIN)/sound2sheet transpose-dataset $(SALAMANDER_DATASET) $(VSCO2_DATASET) $(UIOWA_DATASET) \
 		--out $(SHIFTED_DATASET) --shifts -2 -1 1 2 --seed 0
+
+# A second copy at the shifts the first never draws (experiments #51).
+dataset-shifted3: $(STAMP)
+	$(BIN)/sound2sheet transpose-dataset $(SALAMANDER_DATASET) $(VSCO2_DATASET) $(UIOWA_DATASET) \
+		--out data/shifted3 --shifts -3 3 --seed 1
 
 # Every set the shipped model's stages train on (its last: configs/default-chimera-layers.json) and
 # the five-set validation pool its decoding is tuned on (docs/model.md): ~113 min on 2 cores.
