@@ -110,10 +110,11 @@ def write_manifest(dataset_dir: str | Path, split: str, items: Iterable[Manifest
 
 def split_summary(items: Iterable[ManifestItem]) -> dict[str, Any]:
     """Items, distinct pieces, hours and notes of a split's manifest items (what
-    ``dataset_info.json`` records per split; missing durations and counts count as 0)."""
+    ``dataset_info.json`` records per split, hours to 4 places as the builder writes them;
+    missing durations and counts count as 0)."""
     items = list(items)
     return {"items": len(items), "pieces": len({i.piece for i in items}),
-            "hours": sum(i.duration or 0.0 for i in items) / 3600, "notes": sum(i.notes or 0 for i in items)}
+            "hours": round(sum(i.duration or 0.0 for i in items) / 3600, 4), "notes": sum(i.notes or 0 for i in items)}
 
 
 def check_files(dataset_dir: str | Path, items: Iterable[ManifestItem]) -> list[str]:
