@@ -9,9 +9,10 @@ F1 (ties, or within ``--tie-within`` of it: the best note-with-offset F1) is pri
 flags that bake it into a shipped checkpoint. For a model with a sustain-pedal head, ``--pedal`` also
 sweeps its threshold (``off``: decode without the pedal). The audio is level-normalised as
 ``Transcriber`` does it (``InferenceConfig.normalize_peak``, the checkpoint's own by default);
-``--normalize-peak`` sweeps that target too (0: the recorded level).
+``--normalize-peak`` sweeps that target too (0: the recorded level). ``--save-scores`` writes each
+piece's scores under the chosen setting, for ``paired_bootstrap.py`` to compare two models on the pool.
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9] [--save-scores scores.json]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,8 @@ def main() -> None:
                          "default: the checkpoint's own setting")
     ap.add_argument("--tie-within", type=float, default=0.0,
                     help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
+    ap.add_argument("--save-scores", type=Path, default=None,
+                    help="write each piece's note scores under the chosen setting here (JSON, for paired_bootstrap.py)")
     args = ap.parse_args()
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
@@ -87,8 +91,10 @@ def main() -> None:
     hold_ages = [base.hold_after_ms] if args.hold_after_ms is None else args.hold_after_ms
     durations = [base.min_note_duration_ms] if args.min_duration_ms is None else args.min_duration_ms
     pieces: dict[float, list] = {level: [] for level in levels}  # normalize_peak -> [(probs, reference)]
+    keys = []  # per piece: where it comes from, for --save-scores
     for dataset in args.dataset:
         for item in read_manifest(dataset, args.split):
+            keys.append({"dataset": str(dataset), "id": item.id, "piece": item.piece or item.id})
             whole = processor.load_audio(resolve_inside(dataset, item.audio))
             audio = whole[: int(args.max_seconds * processor.sample_rate)]
             peak = audio_peak(whole)  # the whole file's, as Transcriber
@@ -121,13 +127,13 @@ def main() -> None:
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
         results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration,
-                        pedal, level))
+                        pedal, level, scores))
         print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
     top = max(r[0] for r in results)
-    onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level = max(
-        (r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
+    (onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level,
+     scores) = max((r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
           f"ghost threshold {ghost:g}, max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
           f"note-with-offset F1 {offset_f1:.4f}")
@@ -138,6 +144,12 @@ def main() -> None:
              f"--inference normalize_peak={level:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")
+    if args.save_scores is not None:
+        rows = [{**key, "note_onset_f1": s["note_onset_f1"], "note_offset_f1": s["note_offset_f1"]}
+                for key, s in zip(keys, scores)]
+        args.save_scores.write_text(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split,
+                                                "max_seconds": args.max_seconds, "flags": flags, "pieces": rows},
+                                               indent=1) + "\n")
 
 
 if __name__ == "__main__":

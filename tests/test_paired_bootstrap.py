@@ -4,6 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from sound2sheet.notes import NoteEvent
 
@@ -41,3 +42,44 @@ def test_identical_systems_differ_by_zero_and_a_better_one_is_separated():
     better = paired_bootstrap.paired_bootstrap(counts(half), counts(refs), n_resamples=200, seed=0)
     assert better.shape == (200, 2)
     assert np.all(better[:, 0] > 0.25) and np.all(better[:, 1] > 0.25)  # 2/3 -> 1.0 F1, every resample
+
+
+def test_cluster_bootstrap_resamples_whole_pieces_and_separates_a_better_system():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.6, 0.9, (12, 2))
+    clusters = [f"piece{k // 3}" for k in range(12)]  # four pieces, three renders each
+    assert np.all(paired_bootstrap.cluster_bootstrap(a, a, clusters, 100, seed=0) == 0)
+    # one piece helped, the rest untouched: a resample's gain is 0.1 x (its share of that piece's renders)
+    b = a.copy()
+    b[:3] += 0.1
+    diffs = paired_bootstrap.cluster_bootstrap(a, b, clusters, 500, seed=0)
+    assert set(np.round(diffs[:, 0] * 40, 6)) <= {0.0, 1.0, 2.0, 3.0, 4.0}  # k of the 4 drawn clusters, never a part
+    assert 0 < np.mean(diffs[:, 0] > 0) < 1
+    better = paired_bootstrap.cluster_bootstrap(a, a + 0.02, clusters, 200, seed=0)
+    assert np.allclose(better, 0.02)
+
+
+def test_pool_mode_reads_score_files_and_refuses_different_pieces(tmp_path, capsys):
+    import json
+    import sys
+
+    def write(name, f1s, ids):
+        rows = [{"dataset": "data/x", "id": i, "piece": i.split("--")[0], "note_onset_f1": f, "note_offset_f1": f / 2}
+                for i, f in zip(ids, f1s)]
+        (tmp_path / name).write_text(json.dumps({"pieces": rows}))
+        return str(tmp_path / name)
+
+    ids = ["p1--a", "p1--b", "p2--a", "p3--a"]
+    a = write("a.json", [0.8, 0.7, 0.9, 0.6], ids)
+    b = write("b.json", [0.85, 0.75, 0.95, 0.65], ids)
+    argv = sys.argv
+    try:
+        sys.argv = ["paired_bootstrap.py", a, b, "--resamples", "50"]
+        paired_bootstrap.main()
+        out = capsys.readouterr().out
+        assert "4 pool pieces in 3 clusters" in out and "| data/x | 4 | 0.7500 / 0.3750 | 0.8000 / 0.4000 |" in out and "| note-onset F1 | +0.0500 | [+0.0500, +0.0500] | 1.00 |" in out
+        sys.argv = ["paired_bootstrap.py", a, write("c.json", [0.8] * 3, ids[:3])]
+        with pytest.raises(SystemExit, match="score different pieces"):
+            paired_bootstrap.main()
+    finally:
+        sys.argv = argv

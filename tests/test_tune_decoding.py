@@ -1,0 +1,31 @@
+"""benchmarks/tune_decoding.py --save-scores: each piece's scores under the setting it chose."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+spec = importlib.util.spec_from_file_location(
+    "tune_decoding", Path(__file__).resolve().parents[1] / "benchmarks" / "tune_decoding.py")
+tune_decoding = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(tune_decoding)
+
+
+def test_saved_scores_are_the_chosen_settings_per_piece(trained, tmp_path, capsys, monkeypatch):
+    _, data_dir, _ = trained
+    out = tmp_path / "scores.json"
+    monkeypatch.setattr(sys, "argv", [
+        "tune_decoding.py", str(data_dir.parent / "ckpt" / "best_model.pt"), "--dataset", str(data_dir),
+        "--frame", "0.5", "0.95", "--onset", "0.5", "--max-seconds", "30", "--save-scores", str(out)])
+    tune_decoding.main()
+    printed = capsys.readouterr().out
+    best = next(line for line in printed.splitlines() if line.startswith("best:"))
+    assert "frame 0.5," in best  # a 0.95 frame threshold loses notes the tiny model reproduces
+    saved = json.loads(out.read_text())
+    assert [(p["id"], p["piece"]) for p in saved["pieces"]] == [("short", "short"), ("long", "long")]
+    onset = np.mean([p["note_onset_f1"] for p in saved["pieces"]])
+    offset = np.mean([p["note_offset_f1"] for p in saved["pieces"]])
+    assert f"note-onset F1 {onset:.4f}, note-with-offset F1 {offset:.4f}" in best
+    assert saved["flags"] in printed and "classification_threshold=0.5 " in saved["flags"]
