@@ -12,7 +12,7 @@ sweeps its threshold (``off``: decode without the pedal). The audio is level-nor
 ``--normalize-peak`` sweeps that target too (0: the recorded level). ``--save-scores`` writes each
 piece's scores under the chosen setting, for ``paired_bootstrap.py`` to compare two models on the pool.
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9] [--save-scores scores.json]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9] [--as-saved] [--save-scores scores.json]
 """
 
 from __future__ import annotations
@@ -42,13 +42,15 @@ def main() -> None:
     ap.add_argument("--max-seconds", type=float, default=120.0)
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                     help="the model's float type (InferenceConfig.precision); default: the checkpoint's")
-    ap.add_argument("--frame", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6])
-    ap.add_argument("--onset", type=float, nargs="+", default=[0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
-    ap.add_argument("--reonset-ms", type=float, nargs="+", default=[0.0],
-                    help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms)")
-    ap.add_argument("--reonset-threshold", type=float, nargs="+", default=[0.0],
+    ap.add_argument("--frame", type=float, nargs="+", default=None,
+                    help="default: 0.3, 0.4, 0.5, 0.6")
+    ap.add_argument("--onset", type=float, nargs="+", default=None,
+                    help="default: 0.2, 0.3, 0.4, 0.5, 0.6, 0.7")
+    ap.add_argument("--reonset-ms", type=float, nargs="+", default=None,
+                    help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms); default: 0")
+    ap.add_argument("--reonset-threshold", type=float, nargs="+", default=None,
                     help="onset thresholds for splitting a still-sounding note to try "
-                         "(InferenceConfig.reonset_threshold; 0: the onset threshold)")
+                         "(InferenceConfig.reonset_threshold; 0: the onset threshold); default: 0")
     ap.add_argument("--ghost-threshold", type=float, nargs="+", default=None,
                     help="thresholds for a re-strike that comes with a new note on a higher key to try "
                          "(InferenceConfig.ghost_threshold; 0: off); default: the checkpoint's own setting")
@@ -72,12 +74,25 @@ def main() -> None:
                          "default: the checkpoint's own setting")
     ap.add_argument("--tie-within", type=float, default=0.0,
                     help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
+    ap.add_argument("--as-saved", action="store_true",
+                    help="no sweep: score the checkpoint's own decoding (with --save-scores, a model's pool scores)")
     ap.add_argument("--save-scores", type=Path, default=None,
                     help="write each piece's note scores under the chosen setting here (JSON, for paired_bootstrap.py)")
     args = ap.parse_args()
+    sweeps = ("frame", "onset", "reonset_ms", "reonset_threshold", "ghost_threshold", "max_gap_ms", "hold_threshold",
+              "hold_after_ms", "min_duration_ms", "pedal", "normalize_peak")
+    if args.as_saved and any(getattr(args, name) is not None for name in sweeps):
+        ap.error("--as-saved scores the checkpoint's own decoding: drop the sweep flags")
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
     processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config or InferenceConfig()
+    if args.as_saved:  # the four fields swept by default take the checkpoint's values too
+        args.frame, args.onset = [base.classification_threshold], [base.onset_threshold]
+        args.reonset_ms, args.reonset_threshold = [base.min_reonset_ms], [base.reonset_threshold]
+    args.frame = args.frame or [0.3, 0.4, 0.5, 0.6]
+    args.onset = args.onset or [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    args.reonset_ms = args.reonset_ms or [0.0]
+    args.reonset_threshold = args.reonset_threshold or [0.0]
     # each pedal option: (label, InferenceConfig overrides)
     pedals = [("as saved", {})] if args.pedal is None else [
         ("off", {"use_pedal": False}) if p == "off" else (p, {"use_pedal": True, "pedal_threshold": float(p)})

@@ -2,7 +2,8 @@
 # Score a trained checkpoint the way every shipped stage since 24 was judged (the gates are in
 # docs/experiments.md #36): decoding tuned on the five-set validation pool with the hold off
 # (#21's grid), dev transcribed and bootstrapped against the shipped model, the robustness
-# benchmark, then the hold sweep (#22) and its own dev bootstrap. It prints the numbers the
+# benchmark, then the hold sweep (#22) and its own dev bootstrap, each with the pool's paired
+# cluster bootstrap against the shipped model (#52's gate 1). It prints the numbers the
 # gates read; deciding is left to the reader and the rule fixed before the run.
 # Run from the repository root:  bash scripts/judge_stage.sh CHECKPOINT NAME
 # Writes runs/judge-NAME/. The shipped model's dev transcriptions are the baselines: with the
@@ -32,6 +33,13 @@ tune() {  # tune CHECKPOINT LOG GRID...: the tuner's flags line, on the pool, fp
   grep -a '^best:' "$log" >&2
   grep -a '^flags:' "$log" | sed 's/^flags: //'
 }
+pool() {  # pool CHECKPOINT SCORES.json: each pool piece's scores with the checkpoint's own decoding
+  "$BIN/python" benchmarks/tune_decoding.py "$1" --dataset $POOL --max-seconds 60 --as-saved --precision fp32 \
+    --save-scores "$2" > "${2%.json}.log"
+}
+pool_vs() {  # pool_vs BASELINE.json CANDIDATE.json: the paired cluster bootstrap (#52's gate 1)
+  "$BIN/python" benchmarks/paired_bootstrap.py "$1" "$2" | grep -a '^| \(data\|all\|note\)'
+}
 dev() {  # dev CHECKPOINT PREDICTIONS: transcribe and score the dev set
   "$BIN/sound2sheet" evaluate "$DEV" --checkpoint "$1" --save-predictions "$2" --precision fp32 > "$2.log"
   echo "dev $(basename "$2"): $(grep -a '^mean' "$2.log")"
@@ -46,10 +54,18 @@ if [ ! -d "$BASE/pred_off" ] || [ ! -d "$BASE/pred_hold" ]; then
   dev src/sound2sheet/weights/default.pt "$BASE/pred_hold"
 fi
 
+if [ ! -f "$BASE/pool_off.json" ] || [ ! -f "$BASE/pool_hold.json" ]; then
+  echo "== the shipped model's pool scores (once): the pool's decoding with the hold off, and as shipped"
+  pool "$BASE/shipped_off.pt" "$BASE/pool_off.json"
+  pool src/sound2sheet/weights/default.pt "$BASE/pool_hold.json"
+fi
+
 echo "== $NAME: the pool's decoding, hold off"
 flags=$(tune "$CK" "$OUT/tune.log" $GRID --hold-threshold 0)
 # shellcheck disable=SC2086  # the flags are words
 "$BIN/sound2sheet" export-model "$CK" "$OUT/cand.pt" $flags > /dev/null
+pool "$OUT/cand.pt" "$OUT/pool_off.json"
+pool_vs "$BASE/pool_off.json" "$OUT/pool_off.json"
 dev "$OUT/cand.pt" "$OUT/pred_off"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_off" "$OUT/pred_off" | grep -a 'F1 |'
 echo "== robustness"
@@ -65,6 +81,8 @@ flags=$(tune "$OUT/cand.pt" "$OUT/tune_hold.log" --frame ${HOLD_FRAMES:-0.4 0.45
   $HOLD_GRID)
 # shellcheck disable=SC2086
 "$BIN/sound2sheet" export-model "$CK" "$OUT/cand_hold.pt" $flags > /dev/null
+pool "$OUT/cand_hold.pt" "$OUT/pool_hold.json"
+pool_vs "$BASE/pool_hold.json" "$OUT/pool_hold.json"
 dev "$OUT/cand_hold.pt" "$OUT/pred_hold"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_hold" "$OUT/pred_hold" | grep -a 'F1 |'
 echo "candidates: $OUT/cand.pt (hold off), $OUT/cand_hold.pt (the sweep's hold)"

@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from sound2sheet.model import InferenceConfig
 
 spec = importlib.util.spec_from_file_location(
     "tune_decoding", Path(__file__).resolve().parents[1] / "benchmarks" / "tune_decoding.py")
@@ -14,10 +17,11 @@ spec.loader.exec_module(tune_decoding)
 
 
 def test_saved_scores_are_the_chosen_settings_per_piece(trained, tmp_path, capsys, monkeypatch):
-    _, data_dir, _ = trained
+    model, data_dir, _ = trained
     out = tmp_path / "scores.json"
+    checkpoint = str(data_dir.parent / "ckpt" / "best_model.pt")
     monkeypatch.setattr(sys, "argv", [
-        "tune_decoding.py", str(data_dir.parent / "ckpt" / "best_model.pt"), "--dataset", str(data_dir),
+        "tune_decoding.py", checkpoint, "--dataset", str(data_dir),
         "--frame", "0.5", "0.95", "--onset", "0.5", "--max-seconds", "30", "--save-scores", str(out)])
     tune_decoding.main()
     printed = capsys.readouterr().out
@@ -29,3 +33,16 @@ def test_saved_scores_are_the_chosen_settings_per_piece(trained, tmp_path, capsy
     offset = np.mean([p["note_offset_f1"] for p in saved["pieces"]])
     assert f"note-onset F1 {onset:.4f}, note-with-offset F1 {offset:.4f}" in best
     assert saved["flags"] in printed and "classification_threshold=0.5 " in saved["flags"]
+
+    # --as-saved: one row, the checkpoint's own thresholds
+    monkeypatch.setattr(sys, "argv", ["tune_decoding.py", checkpoint, "--dataset", str(data_dir), "--as-saved"])
+    tune_decoding.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 0")]
+    saved = model.inference_config or InferenceConfig()
+    assert len(rows) == 1 and rows[0].startswith(f"| {saved.classification_threshold} | {saved.onset_threshold} |")
+
+
+def test_as_saved_refuses_sweep_flags(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["tune_decoding.py", "model.pt", "--as-saved", "--onset", "0.5"])
+    with pytest.raises(SystemExit, match="2"):
+        tune_decoding.main()
