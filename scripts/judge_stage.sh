@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Score a trained checkpoint the way every shipped stage since 24 was judged (the gates are in
-# docs/experiments.md #36): decoding tuned on the five-set validation pool with the hold off
+# docs/experiments.md #36, gate 1 as #52 restated it): decoding tuned on the five-set validation pool with the hold off
 # (#21's grid), dev transcribed and bootstrapped against the shipped model, the robustness
 # benchmark, then the hold sweep (#22) and its own dev bootstrap, each with the pool's paired
 # cluster bootstrap against the shipped model (#52's gate 1). It prints the numbers the
