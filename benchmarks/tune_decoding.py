@@ -33,6 +33,11 @@ from sound2sheet.midi import read_midi_notes
 from sound2sheet.model import InferenceConfig, Sound2SheetModel
 
 
+# the grids of the four fields swept by default (the others default to the checkpoint's own setting)
+DEFAULT_GRID = {"frame": [0.3, 0.4, 0.5, 0.6], "onset": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "reonset_ms": [0.0],
+                "reonset_threshold": [0.0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("checkpoint", type=Path)
@@ -43,9 +48,9 @@ def main() -> None:
     ap.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
                     help="the model's float type (InferenceConfig.precision); default: the checkpoint's")
     ap.add_argument("--frame", type=float, nargs="+", default=None,
-                    help="default: 0.3, 0.4, 0.5, 0.6")
+                    help=f"default: {DEFAULT_GRID['frame']}")
     ap.add_argument("--onset", type=float, nargs="+", default=None,
-                    help="default: 0.2, 0.3, 0.4, 0.5, 0.6, 0.7")
+                    help=f"default: {DEFAULT_GRID['onset']}")
     ap.add_argument("--reonset-ms", type=float, nargs="+", default=None,
                     help="minimum same-key re-onset intervals to try (InferenceConfig.min_reonset_ms); default: 0")
     ap.add_argument("--reonset-threshold", type=float, nargs="+", default=None,
@@ -89,10 +94,9 @@ def main() -> None:
     if args.as_saved:  # the four fields swept by default take the checkpoint's values too
         args.frame, args.onset = [base.classification_threshold], [base.onset_threshold]
         args.reonset_ms, args.reonset_threshold = [base.min_reonset_ms], [base.reonset_threshold]
-    args.frame = args.frame or [0.3, 0.4, 0.5, 0.6]
-    args.onset = args.onset or [0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
-    args.reonset_ms = args.reonset_ms or [0.0]
-    args.reonset_threshold = args.reonset_threshold or [0.0]
+    for name, grid in DEFAULT_GRID.items():
+        if getattr(args, name) is None:
+            setattr(args, name, grid)
     # each pedal option: (label, InferenceConfig overrides)
     pedals = [("as saved", {})] if args.pedal is None else [
         ("off", {"use_pedal": False}) if p == "off" else (p, {"use_pedal": True, "pedal_threshold": float(p)})

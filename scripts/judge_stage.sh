@@ -64,7 +64,7 @@ echo "== $NAME: the pool's decoding, hold off"
 flags=$(tune "$CK" "$OUT/tune.log" $GRID --hold-threshold 0)
 # shellcheck disable=SC2086  # the flags are words
 "$BIN/sound2sheet" export-model "$CK" "$OUT/cand.pt" $flags > /dev/null
-pool "$OUT/cand.pt" "$OUT/pool_off.json"
+pool "$OUT/cand.pt" "$OUT/pool_off.json"  # the exported (fp16) weights, as the baseline's: the tune read $CK
 pool_vs "$BASE/pool_off.json" "$OUT/pool_off.json"
 dev "$OUT/cand.pt" "$OUT/pred_off"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_off" "$OUT/pred_off" | grep -a 'F1 |'
@@ -78,10 +78,9 @@ chosen() { echo "$flags" | grep -oP "(?<=--inference $1=)[0-9.]+"; }
 # shellcheck disable=SC2046
 flags=$(tune "$OUT/cand.pt" "$OUT/tune_hold.log" --frame ${HOLD_FRAMES:-0.4 0.45 0.5} --onset $(chosen onset_threshold) \
   --reonset-ms $(chosen min_reonset_ms) --reonset-threshold $(chosen reonset_threshold) --max-gap-ms $(chosen max_gap_ms) \
-  $HOLD_GRID)
+  $HOLD_GRID --save-scores "$OUT/pool_hold.json")  # cand_hold.pt: cand.pt's weights, the chosen setting
 # shellcheck disable=SC2086
 "$BIN/sound2sheet" export-model "$CK" "$OUT/cand_hold.pt" $flags > /dev/null
-pool "$OUT/cand_hold.pt" "$OUT/pool_hold.json"
 pool_vs "$BASE/pool_hold.json" "$OUT/pool_hold.json"
 dev "$OUT/cand_hold.pt" "$OUT/pred_hold"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_hold" "$OUT/pred_hold" | grep -a 'F1 |'
