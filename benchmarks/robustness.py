@@ -1,7 +1,7 @@
 """How a model holds up in rooms and recording chains it was not trained in: the dev pieces
 (their first ``--max-seconds``) transcribed clean and under fixed treatments (a room, noise,
 EQ, a quiet recording), built with the same audio functions as the dataset's augmentation
-(:mod:`sound2sheet.data.augment`), with fixed seeds so every checkpoint hears the same audio.
+(:mod:`sound2sheet.data.conditions`), with fixed seeds so every checkpoint hears the same audio.
 
 A proxy for the hidden evaluation set's "timbres and room conditions named nowhere": a
 checkpoint that loses less here generalises better. A diagnostic, not a tuning target.
@@ -20,36 +20,7 @@ import time
 
 import numpy as np
 
-# name -> (treatment, its argument); seeds are fixed per condition
-CONDITIONS = {
-    "clean": ("none", None),
-    "room-0.5s": ("room", (0.5, 6.0)),  # RT60 s, direct-to-reverberant dB: a small room, close
-    "hall-1.5s": ("room", (1.5, 0.0)),  # a hall, distant microphone
-    "pink-25dB": ("noise", ("pink", 25.0)),  # room tone / hiss, SNR dB
-    "brown-15dB": ("noise", ("brown", 15.0)),  # rumble
-    "dark": ("eq", -4.0),  # dB per octave around 1 kHz: a dull piano or a far microphone
-    "bright": ("eq", 3.0),
-    "quiet": ("gain", -30.0),  # dB
-}
-
-
-def treat(audio: np.ndarray, sample_rate: int, condition: str, seed: int) -> np.ndarray:
-    """``audio`` under ``condition`` (a key of ``CONDITIONS``)."""
-    from sound2sheet.data import augment
-
-    kind, arg = CONDITIONS[condition]
-    rng = np.random.default_rng([seed, list(CONDITIONS).index(condition)])
-    if kind == "room":
-        rt60, drr = arg
-        return augment.apply_reverb(audio, augment.generate_room_ir(rng, sample_rate, rt60, drr))
-    if kind == "noise":
-        color, snr = arg
-        return augment.add_noise(audio, snr, rng, color)
-    if kind == "eq":
-        return augment.apply_eq(audio, sample_rate, arg)
-    if kind == "gain":
-        return augment.apply_gain(audio, arg)
-    return audio
+from sound2sheet.data.conditions import CONDITIONS, treat
 
 
 def crop_reference(notes, seconds: float):

@@ -11,8 +11,12 @@ sweeps its threshold (``off``: decode without the pedal). The audio is level-nor
 ``Transcriber`` does it (``InferenceConfig.normalize_peak``, the checkpoint's own by default);
 ``--normalize-peak`` sweeps that target too (0: the recorded level). ``--save-scores`` writes each
 piece's scores under the chosen setting, for ``paired_bootstrap.py`` to compare two models on the pool.
+``--conditions`` hears every piece under fixed listening conditions too (a room, noise, EQ, a quiet
+recording: :mod:`sound2sheet.data.conditions`, as the robustness benchmark), each (piece,
+condition) one row of the mean, so the thresholds are chosen for recordings the model was not
+trained on as well as for its own clean renders.
 
-Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9] [--as-saved] [--save-scores scores.json]
+Usage: python benchmarks/tune_decoding.py CHECKPOINT [--dataset data/standard [data/salamander ...]] [--split val] [--max-seconds 120] [--reonset-threshold 0 0.8] [--max-gap-ms 0 50] [--hold-threshold 0 0.3] [--hold-after-ms 500] [--min-duration-ms 10 30] [--pedal off 0.3 0.5] [--normalize-peak 0 0.2 0.9] [--conditions clean room-0.5s ...] [--as-saved] [--save-scores scores.json]
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from sound2sheet.core import AudioProcessor
 from sound2sheet.core.audio import audio_peak, peak_gain
+from sound2sheet.data.conditions import CONDITIONS, treat
 from sound2sheet.data.manifest import read_manifest, resolve_inside
 from sound2sheet.metrics import note_scores
 from sound2sheet.midi import read_midi_notes
@@ -77,6 +82,10 @@ def main() -> None:
     ap.add_argument("--normalize-peak", type=float, nargs="+", default=None,
                     help="level-normalisation targets to try (InferenceConfig.normalize_peak; 0: off); "
                          "default: the checkpoint's own setting")
+    ap.add_argument("--conditions", nargs="+", default=None, choices=list(CONDITIONS),
+                    help="also hear each piece under these fixed conditions ('clean': as recorded); "
+                         "default: as recorded only")
+    ap.add_argument("--condition-seed", type=int, default=0, help="the conditions' seed (rooms, noise)")
     ap.add_argument("--tie-within", type=float, default=0.0,
                     help="note-onset F1 this close to the best counts as a tie, decided by note-with-offset F1")
     ap.add_argument("--as-saved", action="store_true",
@@ -113,17 +122,24 @@ def main() -> None:
     keys = []  # per piece: where it comes from, for --save-scores
     for dataset in args.dataset:
         for item in read_manifest(dataset, args.split):
-            keys.append({"dataset": str(dataset), "id": item.id, "piece": item.piece or item.id})
+            key = {"dataset": str(dataset), "id": item.id, "piece": item.piece or item.id}
             whole = processor.load_audio(resolve_inside(dataset, item.audio))
             audio = whole[: int(args.max_seconds * processor.sample_rate)]
             peak = audio_peak(whole)  # the whole file's, as Transcriber
             reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
                          if n.onset < args.max_seconds]
-            for level in levels:
-                probs = model.probabilities(processor.features(audio * peak_gain(peak, level)), args.precision)
-                pieces[level].append((probs, reference))
+            for condition in args.conditions or ["clean"]:
+                heard = audio if condition == "clean" else treat(audio, processor.sample_rate, condition,
+                                                                 args.condition_seed)
+                heard_peak = peak if condition == "clean" else audio_peak(heard)  # a treated crop: its own
+                keys.append({**key, "id": f"{item.id}@{condition}"} if args.conditions else key)
+                for level in levels:
+                    probs = model.probabilities(processor.features(heard * peak_gain(heard_peak, level)),
+                                                args.precision)
+                    pieces[level].append((probs, reference))
+    heard_as = f" under {len(args.conditions)} conditions ({', '.join(args.conditions)})" if args.conditions else ""
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
-          f"first {args.max_seconds:.0f} s each")
+          f"first {args.max_seconds:.0f} s each{heard_as}")
     print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | ghost threshold "
           "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | pedal | normalize peak | note-onset F1 "
           "| note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -44,3 +44,10 @@ def test_reference_is_cut_at_the_crop():
     notes = [NoteEvent(60, 1.0, 3.0, 80), NoteEvent(62, 9.0, 12.0, 80), NoteEvent(64, 10.5, 11.0, 80)]
     cut = robustness.crop_reference(notes, 10.0)
     assert [(n.pitch, n.onset, n.offset) for n in cut] == [(60, 1.0, 3.0), (62, 9.0, 10.0)]
+
+
+def test_unknown_condition_is_named():
+    from sound2sheet.data.conditions import treat
+
+    with pytest.raises(ValueError, match="unknown condition 'attic'"):
+        treat(np.zeros(100, np.float32), SR, "attic", seed=0)

@@ -46,3 +46,20 @@ def test_as_saved_refuses_sweep_flags(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["tune_decoding.py", "model.pt", "--as-saved", "--onset", "0.5"])
     with pytest.raises(SystemExit, match="2"):
         tune_decoding.main()
+
+
+def test_conditions_score_each_piece_under_each(trained, tmp_path, capsys, monkeypatch):
+    _, data_dir, _ = trained
+    out = tmp_path / "scores.json"
+    monkeypatch.setattr(sys, "argv", [
+        "tune_decoding.py", str(data_dir.parent / "ckpt" / "best_model.pt"), "--dataset", str(data_dir),
+        "--frame", "0.5", "--onset", "0.5", "--max-seconds", "1000", "--normalize-peak", "0.16",
+        "--conditions", "clean", "quiet", "hall-1.5s", "--save-scores", str(out)])
+    tune_decoding.main()
+    assert "6 val pieces" in capsys.readouterr().out
+    rows = {p["id"]: p for p in json.loads(out.read_text())["pieces"]}
+    assert list(rows) == [f"{piece}@{c}" for piece in ("short", "long") for c in ("clean", "quiet", "hall-1.5s")]
+    assert {p["piece"] for p in rows.values()} == {"short", "long"}  # a piece's conditions stay one cluster
+    for piece in ("short", "long"):  # -30 dB is undone by the level normalisation, measured on the treated audio
+        assert rows[f"{piece}@quiet"]["note_onset_f1"] == pytest.approx(rows[f"{piece}@clean"]["note_onset_f1"], abs=0.01)
+        assert rows[f"{piece}@clean"]["note_onset_f1"] > 0.5
