@@ -49,11 +49,19 @@ def test_as_saved_refuses_sweep_flags(monkeypatch):
 
 
 def test_conditions_score_each_piece_under_each(trained, tmp_path, capsys, monkeypatch):
-    _, data_dir, _ = trained
+    from sound2sheet.core import AudioProcessor
+    from sound2sheet.core.audio import audio_peak
+    from sound2sheet.data.manifest import read_manifest, resolve_inside
+
+    model, data_dir, _ = trained
     out = tmp_path / "scores.json"
+    processor = AudioProcessor.from_config(model.data_config)
+    # normalise to the level the tiny model trained at, so clean is heard as in training
+    level = max(audio_peak(processor.load_audio(resolve_inside(data_dir, item.audio)))
+                for item in read_manifest(data_dir, "val"))
     monkeypatch.setattr(sys, "argv", [
         "tune_decoding.py", str(data_dir.parent / "ckpt" / "best_model.pt"), "--dataset", str(data_dir),
-        "--frame", "0.5", "--onset", "0.5", "--max-seconds", "1000", "--normalize-peak", "0.16",
+        "--frame", "0.5", "--onset", "0.5", "--max-seconds", "1000", "--normalize-peak", f"{level:.4f}",
         "--conditions", "clean", "quiet", "hall-1.5s", "--save-scores", str(out)])
     tune_decoding.main()
     assert "6 val pieces" in capsys.readouterr().out
