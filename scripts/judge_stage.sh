@@ -3,8 +3,10 @@
 # docs/experiments.md #36, gate 1 as #52 restated it): decoding tuned on the five-set validation pool with the hold off
 # (#21's grid), dev transcribed and bootstrapped against the shipped model, the robustness
 # benchmark, then the hold sweep (#22) and its own dev bootstrap, each with the pool's paired
-# cluster bootstrap against the shipped model (#52's gate 1). It prints the numbers the
-# gates read; deciding is left to the reader and the rule fixed before the run.
+# cluster bootstrap against the shipped model (#52's gate 1); and the candidate's weights at the
+# shipped model's hold-off decoding, so a gain of the weights is told from one of the decoding
+# (#54). It prints the numbers the gates read; deciding is left to the reader and the rule
+# fixed before the run.
 # Run from the repository root:  bash scripts/judge_stage.sh CHECKPOINT NAME
 # Writes runs/judge-NAME/. The shipped model's dev transcriptions are the baselines: with the
 # pool's hold-off decoding (tuned here the same way) and as shipped; they are made once, in
@@ -68,6 +70,14 @@ pool "$OUT/cand.pt" "$OUT/pool_off.json"  # the exported (fp16) weights, as the 
 pool_vs "$BASE/pool_off.json" "$OUT/pool_off.json"
 dev "$OUT/cand.pt" "$OUT/pred_off"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_off" "$OUT/pred_off" | grep -a 'F1 |'
+echo "== $NAME's weights at the shipped model's hold-off decoding (the weights alone, #54)"
+# shellcheck disable=SC2046  # the flags are words
+"$BIN/sound2sheet" export-model "$CK" "$OUT/cand_at_shipped.pt" $(grep -a '^flags:' "$BASE/tune.log" | sed 's/^flags: //') \
+  > /dev/null
+pool "$OUT/cand_at_shipped.pt" "$OUT/pool_at_shipped.json"
+pool_vs "$BASE/pool_off.json" "$OUT/pool_at_shipped.json" | grep -a '^| note'
+dev "$OUT/cand_at_shipped.pt" "$OUT/pred_at_shipped"
+"$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_off" "$OUT/pred_at_shipped" | grep -a 'F1 |'
 echo "== robustness"
 "$BIN/python" benchmarks/robustness.py --checkpoint "$OUT/cand.pt" --max-seconds "$ROBUST_SECONDS" --precision fp32 \
   > "$OUT/robustness.log"
