@@ -1,7 +1,7 @@
 """How a model holds up in rooms and recording chains it was not trained in: the dev pieces
 (their first ``--max-seconds``) transcribed clean and under fixed treatments (a room, noise,
-EQ, a quiet recording), built with the same audio functions as the dataset's augmentation
-(:mod:`sound2sheet.data.conditions`), with fixed seeds so every checkpoint hears the same audio.
+EQ, a quiet recording: :mod:`sound2sheet.data.conditions`, built with the same audio functions
+as the dataset's augmentation), with fixed seeds so every checkpoint hears the same audio.
 
 A proxy for the hidden evaluation set's "timbres and room conditions named nowhere": a
 checkpoint that loses less here generalises better. A diagnostic, not a tuning target.

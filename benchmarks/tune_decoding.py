@@ -129,8 +129,7 @@ def main() -> None:
             reference = [n for n in read_midi_notes(resolve_inside(dataset, item.midi), model.data_config.sustain_pedal)
                          if n.onset < args.max_seconds]
             for condition in args.conditions or ["clean"]:
-                heard = audio if condition == "clean" else treat(audio, processor.sample_rate, condition,
-                                                                 args.condition_seed)
+                heard = treat(audio, processor.sample_rate, condition, args.condition_seed)
                 heard_peak = peak if condition == "clean" else audio_peak(heard)  # a treated crop: its own
                 keys.append({**key, "id": f"{item.id}@{condition}"} if args.conditions else key)
                 for level in levels:

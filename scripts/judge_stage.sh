@@ -28,12 +28,13 @@ BASE=runs/judge-shipped
 mkdir -p "$OUT" "$BASE"
 for d in $POOL $DEV; do [ -d "$d" ] || { echo "judge_stage: $d is missing (make datasets)" >&2; exit 1; }; done
 
+flags_of() { grep -a '^flags:' "$1" | sed 's/^flags: //'; }  # flags_of TUNE_LOG: its export-model flags
 tune() {  # tune CHECKPOINT LOG GRID...: the tuner's flags line, on the pool, fp32
   local ck=$1 log=$2; shift 2
   "$BIN/python" benchmarks/tune_decoding.py "$ck" --dataset $POOL --max-seconds 60 "$@" \
     --normalize-peak 0.16 --tie-within 0.001 --precision fp32 > "$log"
   grep -a '^best:' "$log" >&2
-  grep -a '^flags:' "$log" | sed 's/^flags: //'
+  flags_of "$log"
 }
 pool() {  # pool CHECKPOINT SCORES.json: each pool piece's scores with the checkpoint's own decoding
   "$BIN/python" benchmarks/tune_decoding.py "$1" --dataset $POOL --max-seconds 60 --as-saved --precision fp32 \
@@ -72,8 +73,7 @@ dev "$OUT/cand.pt" "$OUT/pred_off"
 "$BIN/python" benchmarks/paired_bootstrap.py "$BASE/pred_off" "$OUT/pred_off" | grep -a 'F1 |'
 echo "== $NAME's weights at the shipped model's hold-off decoding (the weights alone, #54)"
 # shellcheck disable=SC2046  # the flags are words
-"$BIN/sound2sheet" export-model "$CK" "$OUT/cand_at_shipped.pt" $(grep -a '^flags:' "$BASE/tune.log" | sed 's/^flags: //') \
-  > /dev/null
+"$BIN/sound2sheet" export-model "$CK" "$OUT/cand_at_shipped.pt" $(flags_of "$BASE/tune.log") > /dev/null
 pool "$OUT/cand_at_shipped.pt" "$OUT/pool_at_shipped.json"
 pool_vs "$BASE/pool_off.json" "$OUT/pool_at_shipped.json" | grep -a '^| note'
 dev "$OUT/cand_at_shipped.pt" "$OUT/pred_at_shipped"
