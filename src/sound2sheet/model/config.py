@@ -387,6 +387,12 @@ class DataConfig(_DictConfig):
     # feature_rt60_max_s (sound2sheet.model.feature_augment.random_room).
     feature_room_prob: float = 0.0
     feature_rt60_max_s: float = 1.2
+    # ... and, with this probability, a second training crop (any set, its own EQ/gain/room)
+    # heard under the first at a level ±feature_mix_db from it, the labels the union of both:
+    # dense textures of two pianos with quiet notes under loud ones, where the dev set's misses
+    # are (sound2sheet.model.feature_augment.mix_power; docs/experiments.md #56).
+    feature_mix_prob: float = 0.0
+    feature_mix_db: float = 9.0
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
     # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
     # will show the model (the renders peak anywhere from 0.03 to 0.7). Applied to the cached
@@ -408,6 +414,8 @@ class DataConfig(_DictConfig):
             raise ConfigError("feature_eq_db and feature_gain_db must be >= 0")
         if not 0.0 <= self.normalize_peak <= 1.0:
             raise ConfigError("normalize_peak must be in [0, 1] (0: off)")
+        if not 0.0 <= self.feature_mix_prob <= 1.0 or self.feature_mix_db < 0:
+            raise ConfigError("feature_mix_prob must be in [0, 1] and feature_mix_db >= 0")
         if not 0.0 <= self.feature_room_prob <= 1.0 or self.feature_rt60_max_s < 0.1:
             raise ConfigError("feature_room_prob must be in [0, 1] and feature_rt60_max_s >= 0.1")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:

@@ -31,7 +31,7 @@ from sound2sheet.fileio import atomic_write, atomic_write_text
 from sound2sheet.labels import notes_to_rolls, pedal_roll
 from sound2sheet.midi import read_midi_labels
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
-from sound2sheet.model.feature_augment import random_mel_eq, random_room, shift_level
+from sound2sheet.model.feature_augment import mix_power, random_mel_eq, random_room, shift_level
 from sound2sheet.notes import NoteEvent
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,8 @@ class PianoDataset(Dataset):
     if shorter than a quarter, is dropped); with ``random_crops`` and a key ``(index, epoch)``
     the segment start is jittered by up to half a crop and the features get the configured
     random EQ/gain and room (``DataConfig.feature_eq_db``, ``feature_gain_db``,
-    ``feature_room_prob``), reproducibly. Without
+    ``feature_room_prob``) and may be heard together with another training crop
+    (``feature_mix_prob``, the labels their union), reproducibly. Without
     ``crop_frames`` an item is a whole file (its first ``max_frames`` frames, if given).
     ``extra_dirs`` adds the same split of more dataset directories (each item's paths
     resolve inside its own directory, and each directory keeps its own feature cache).
@@ -299,11 +300,40 @@ class PianoDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         index, epoch = (key if isinstance(key, tuple) else (key, None))
+        item_index, start, valid, mel, rolls, pedal = self._crop(index, epoch)
+        cfg = self.config
+        if self.random_crops and epoch is not None and self.crop_frames and cfg.feature_mix_prob > 0:
+            mix_rng = np.random.default_rng([self.seed, epoch, index, 3])
+            if mix_rng.random() < cfg.feature_mix_prob:
+                partner = int(mix_rng.integers(len(self.segments)))
+                gain_db = float(mix_rng.uniform(-cfg.feature_mix_db, cfg.feature_mix_db))
+                # its own streams (salted by this crop), so it is not a copy of its own item this epoch
+                _, _, other_valid, other, other_rolls, other_pedal = self._crop(partner, epoch, salt=(4, index))
+                n = min(valid, other_valid)
+                mel[:n] = mix_power(mel[:n], other[:n], gain_db, self._units_per_db, self._floor)
+                for mine, theirs in ((rolls.frame, other_rolls.frame), (rolls.onset, other_rolls.onset),
+                                     (rolls.velocity, other_rolls.velocity), (pedal, other_pedal)):
+                    mine[:n] = np.maximum(mine[:n], theirs[:n])
+        return {
+            "mel": torch.from_numpy(mel.T.copy()),
+            "piano_roll": torch.from_numpy(rolls.frame),
+            "onset_roll": torch.from_numpy(rolls.onset),
+            "velocity_roll": torch.from_numpy(rolls.velocity),
+            "pedal_roll": torch.from_numpy(pedal),
+            "pedal_weight": self.pedal_weights[item_index],
+            "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
+            "n_frames": valid,
+            "start_frame": start,
+        }
+
+    def _crop(self, index: int, epoch: int | None, salt: tuple[int, ...] = ()):
+        """Segment ``index``: ``(item_index, start, valid, mel [frames, n_features], rolls,
+        pedal [frames])`` with its training augmentation drawn from ``(seed, epoch, index, *salt)``."""
         item_index, start = self.segments[index]
         n_total = self.lengths[item_index]
         length = self.crop_frames or n_total
         if self.crop_frames and self.random_crops and epoch is not None:
-            rng = np.random.default_rng([self.seed, epoch, index])
+            rng = np.random.default_rng([self.seed, epoch, index, *salt])
             start += int(rng.integers(-(length // 2), length // 2 + 1))
         start = int(np.clip(start, 0, max(0, n_total - length)))
         valid = max(0, min(length, n_total - start))
@@ -318,11 +348,11 @@ class PianoDataset(Dataset):
             # each draws from its own stream, so crop positions (and the other) do not depend on
             # whether it is on
             if cfg.feature_eq_db > 0 or cfg.feature_gain_db > 0:
-                eq_rng = np.random.default_rng([self.seed, epoch, index, 1])
+                eq_rng = np.random.default_rng([self.seed, epoch, index, *salt, 1])
                 mel[:valid] = random_mel_eq(mel[:valid], eq_rng, cfg.feature_eq_db, cfg.feature_gain_db,
                                             self._units_per_db, self._positions)
             if cfg.feature_room_prob > 0:
-                room_rng = np.random.default_rng([self.seed, epoch, index, 2])
+                room_rng = np.random.default_rng([self.seed, epoch, index, *salt, 2])
                 if room_rng.random() < cfg.feature_room_prob:
                     mel[:valid] = random_room(mel[:valid], room_rng, cfg.feature_rt60_max_s, cfg.hop_s,
                                               self._units_per_db, self._positions)
@@ -333,17 +363,7 @@ class PianoDataset(Dataset):
         pedal = pedal_roll(self.pedal(item_index), length, self.config.hop_s, start_frame=start)
         for roll in (rolls.frame, rolls.onset, rolls.velocity, pedal):
             roll[valid:] = 0.0
-        return {
-            "mel": torch.from_numpy(mel.T.copy()),
-            "piano_roll": torch.from_numpy(rolls.frame),
-            "onset_roll": torch.from_numpy(rolls.onset),
-            "velocity_roll": torch.from_numpy(rolls.velocity),
-            "pedal_roll": torch.from_numpy(pedal),
-            "pedal_weight": self.pedal_weights[item_index],
-            "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
-            "n_frames": valid,
-            "start_frame": start,
-        }
+        return item_index, start, valid, mel, rolls, pedal
 
 
 class EpochSampler(Sampler):

@@ -82,3 +82,21 @@ def random_room(mel: np.ndarray, rng: np.random.Generator, rt60_max_s: float, ho
         state = keep * state + (1.0 - keep) * power[t]
         tail[t] = state
     return (x + np.log1p(wet * tail / power) / nats).astype(mel.dtype)
+
+
+def mix_power(mel: np.ndarray, other: np.ndarray, gain_db: float, units_per_db: float | np.ndarray,
+              floor: np.ndarray) -> np.ndarray:
+    """``mel`` and ``other`` ``[frames, n_features]`` (normalised log-power features) heard
+    together, ``other`` ``gain_db`` louder: their powers add, as two sources' do (phases
+    ignored, as a 25 ms power spectrum mostly allows).
+
+    Power is counted above each row's ``floor [n_features]`` (digital silence), so silence with
+    silence stays silence and a source over the other's silence is unchanged. Returns a new array.
+    """
+    nats = (np.log(10.0) / 10.0) / np.asarray(units_per_db, dtype=np.float64)  # log-power per feature unit
+    floor = np.asarray(floor, dtype=np.float64)[None, :]
+    a = np.maximum((mel.astype(np.float64) - floor) * nats, 0.0)  # log of power in floor units: >= 0
+    b = np.maximum((other.astype(np.float64) - floor) * nats, 0.0)
+    with np.errstate(divide="ignore"):  # other's silence: log(0) = -inf, which logaddexp ignores
+        extra = gain_db * np.log(10.0) / 10.0 + np.log(np.expm1(b))  # log of other's power above silence
+    return (floor + np.logaddexp(a, extra) / nats).astype(mel.dtype)

@@ -1,0 +1,73 @@
+"""Two training crops heard together (sound2sheet.model.feature_augment.mix_power)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.model.dataset import PianoDataset
+from sound2sheet.model.feature_augment import mix_power
+
+UNITS = 0.025  # feature units per dB, about the AudioSet normalisation's
+FLOOR = np.full(6, -1.5, dtype=np.float32)
+
+
+def _level(db):
+    return np.tile(FLOOR + db * UNITS, (10, 1)).astype(np.float32)
+
+
+def test_powers_add_above_silence():
+    loud = _level(60.0)
+    # the same source twice at 0 dB: +3 dB (its power above silence doubled)
+    twice = mix_power(loud, loud, 0.0, UNITS, FLOOR)
+    expected = 10 * np.log10(2 * 10 ** 6 - 1)
+    np.testing.assert_allclose((twice - FLOOR) / UNITS, expected, atol=1e-3)
+    # a source over the other's silence is unchanged, whichever way round, at any gain
+    silent = _level(0.0)
+    np.testing.assert_allclose(mix_power(loud, silent, 9.0, UNITS, FLOOR), loud, atol=1e-5)
+    np.testing.assert_allclose(mix_power(silent, loud, 0.0, UNITS, FLOOR), loud, atol=1e-5)
+    np.testing.assert_allclose(mix_power(silent, silent, 9.0, UNITS, FLOOR), silent, atol=1e-6)
+    # a much louder second source dominates, at its gain
+    quiet = _level(20.0)
+    np.testing.assert_allclose((mix_power(quiet, loud, -6.0, UNITS, FLOOR) - FLOOR) / UNITS, 54.0, atol=0.01)
+    # mixing never takes power away
+    rng = np.random.default_rng(0)
+    a = (FLOOR + rng.uniform(0, 80, (50, 6)) * UNITS).astype(np.float32)
+    b = (FLOOR + rng.uniform(0, 80, (50, 6)) * UNITS).astype(np.float32)
+    mixed = mix_power(a, b, -9.0, UNITS, FLOOR)
+    assert mixed.dtype == np.float32 and (mixed >= np.maximum(a, b - 9 * UNITS) - 1e-4).all()
+
+
+def test_dataset_mixes_training_crops_and_unions_their_labels(data_config):
+    plain = PianoDataset(data_config, "train", crop_frames=100, random_crops=True, seed=2)
+    mix_config = dataclasses.replace(data_config, feature_mix_prob=1.0, feature_mix_db=6.0)
+    mixed = PianoDataset(mix_config, "train", crop_frames=100, random_crops=True, seed=2)
+    changed = 0
+    for key in [(0, 0), (1, 0), (2, 1)]:
+        a, b = plain[key], mixed[key]
+        assert a["start_frame"] == b["start_frame"] and a["n_frames"] == b["n_frames"]
+        n = a["n_frames"]
+        for roll in ("piano_roll", "onset_roll", "velocity_roll"):
+            assert (b[roll] >= a[roll]).all()  # the first crop's labels all stay
+            assert (b[roll][n:] == 0).all()
+        changed += int((b["piano_roll"] > a["piano_roll"]).any())
+        assert torch.isfinite(b["mel"]).all()
+        torch.testing.assert_close(b["mel"][:, n:], a["mel"][:, n:])
+        torch.testing.assert_close(mixed[key]["mel"], b["mel"])  # reproducible
+    assert changed  # the partner's notes joined the labels
+    # validation and test are never mixed, and prob 0 is the plain crop
+    torch.testing.assert_close(PianoDataset(mix_config, "val")[0]["mel"], PianoDataset(data_config, "val")[0]["mel"])
+    never = PianoDataset(dataclasses.replace(data_config, feature_mix_prob=0.0), "train", crop_frames=100,
+                         random_crops=True, seed=2)
+    torch.testing.assert_close(never[(0, 0)]["mel"], plain[(0, 0)]["mel"])
+
+
+def test_mix_config_is_checked():
+    from sound2sheet.errors import ConfigError
+    from sound2sheet.model import DataConfig
+
+    with pytest.raises(ConfigError, match="feature_mix_prob"):
+        DataConfig(feature_mix_prob=1.5)
+    with pytest.raises(ConfigError, match="feature_mix_db"):
+        DataConfig(feature_mix_db=-1.0)
