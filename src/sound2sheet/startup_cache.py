@@ -109,12 +109,21 @@ def cache_path(encoder_config: dict[str, Any]) -> Path | None:
 def _quiet() -> Iterator[None]:
     """Silence warnings while tracing, saving or loading: torch deprecates TorchScript in
     favour of torch.export, whose loader imports ~1.5 s of modules, most of what this cache
-    saves. When TorchScript goes, loading fails and inference falls back to transformers."""
+    saves. When TorchScript goes, loading fails and inference falls back to transformers.
+    transformers' own logger is quieted too: tracing reads every attribute of its model,
+    ``loss_function`` included, which logs a loss warning that has nothing to do with inference."""
+    import logging
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    library = logging.getLogger("transformers")
+    level = library.level
+    library.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        library.setLevel(level)
 
 
 def load_encoder(encoder_config: dict[str, Any]) -> nn.Module | None:
