@@ -24,7 +24,7 @@ def _add_train(sub) -> None:
 
 
 def _add_transcribe(sub) -> None:
-    p = sub.add_parser("transcribe", help="audio files or folders -> MIDI, JSON, PNG", description=(
+    p = sub.add_parser("transcribe", help="audio files or folders -> MIDI, JSON, MusicXML, PNG", description=(
         "Transcribe recordings (WAV/FLAC/OGG, any rate and channels, any length). Writes OUTDIR/<stem>.<format>."))
     p.add_argument("inputs", nargs="+", type=Path, metavar="AUDIO_OR_DIR")
     p.add_argument("-o", "--out", type=Path, default=Path("."), help="output directory (default: current directory)")
