@@ -390,7 +390,8 @@ class DataConfig(_DictConfig):
     # ... and, with this probability, a second training crop (any set, its own EQ/gain/room)
     # heard under the first at a level ±feature_mix_db from it, the labels the union of both:
     # dense textures of two pianos with quiet notes under loud ones, where the dev set's misses
-    # are (sound2sheet.model.feature_augment.mix_power; docs/experiments.md #56).
+    # are (sound2sheet.model.feature_augment.mix_power). Off: at 0.5 it cost offset F1 (masked
+    # note ends stay "on" in the labels, so notes are held too long; docs/experiments.md #56).
     feature_mix_prob: float = 0.0
     feature_mix_db: float = 9.0
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
