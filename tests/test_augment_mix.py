@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sound2sheet.model.dataset import PianoDataset
-from sound2sheet.model.feature_augment import mix_power
+from sound2sheet.model.feature_augment import masked_tail_weights, mix_power
 
 UNITS = 0.025  # feature units per dB, about the AudioSet normalisation's
 FLOOR = np.full(6, -1.5, dtype=np.float32)
@@ -63,6 +63,54 @@ def test_dataset_mixes_training_crops_and_unions_their_labels(data_config):
     torch.testing.assert_close(never[(0, 0)]["mel"], plain[(0, 0)]["mel"])
 
 
+def test_masked_tail_weights_leave_out_only_the_quiet_crops_late_solo_cells():
+    frames, keys = 12, 3
+    quiet_frame = np.zeros((frames, keys), np.float32)
+    quiet_onset = np.zeros((frames, keys), np.float32)
+    loud_frame = np.zeros((frames, keys), np.float32)
+    quiet_frame[2:10, 0] = 1  # a quiet note from frame 2, alone on its key
+    quiet_onset[1:4, 0] = [0.5, 1.0, 0.5]  # its triangle target, peak on frame 2
+    quiet_frame[3:10, 1] = 1
+    quiet_onset[2:5, 1] = [0.5, 1.0, 0.5]
+    loud_frame[:, 1] = 1  # the louder crop holds the same key: its label is audible
+    quiet_frame[0:5, 2] = 1  # sounding from before the crop: counts from frame 0
+    w = masked_tail_weights(quiet_frame, quiet_onset, loud_frame, keep_frames=3)
+    assert w.shape == (frames, keys) and w.dtype == np.float32
+    np.testing.assert_array_equal(w[:, 0], [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1])  # frames 5-9: 3+ after onset
+    np.testing.assert_array_equal(w[:, 1], np.ones(frames))
+    np.testing.assert_array_equal(w[:, 2], [1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1])
+    # a re-strike restarts the count
+    quiet_onset[6, 0] = 1.0
+    np.testing.assert_array_equal(masked_tail_weights(quiet_frame, quiet_onset, loud_frame, 3)[:, 0],
+                                  [1, 1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1])
+
+
+def test_dataset_masks_the_quieter_crops_tails_when_asked(data_config):
+    mix_config = dataclasses.replace(data_config, feature_mix_prob=1.0, feature_mix_db=6.0)
+    masked_config = dataclasses.replace(mix_config, feature_mix_keep_ms=50.0)
+    mixed = PianoDataset(mix_config, "train", crop_frames=100, random_crops=True, seed=2)
+    masked = PianoDataset(masked_config, "train", crop_frames=100, random_crops=True, seed=2)
+    left_out = 0
+    for key in [(0, 0), (1, 0), (2, 1)]:
+        a, b = mixed[key], masked[key]
+        assert "frame_weight" not in a  # the plain mixing has no mask
+        for name in ("mel", "piano_roll", "onset_roll", "velocity_roll"):
+            torch.testing.assert_close(a[name], b[name])  # the same crop, the same labels
+        w = b["frame_weight"]
+        assert w.shape == b["piano_roll"].shape and set(w.unique().tolist()) <= {0.0, 1.0}
+        assert (b["piano_roll"][w == 0] == 1).all()  # only sounding cells are left out
+        left_out += int((w == 0).sum())
+    assert left_out
+    # a whole batch of them collates, and unmixed crops carry all-ones weights
+    from sound2sheet.model.dataset import collate_batch
+
+    batch = collate_batch([masked[(0, 0)], masked[(1, 0)]])
+    assert batch["frame_weight"].shape == batch["piano_roll"].shape
+    never = PianoDataset(dataclasses.replace(masked_config, feature_mix_prob=1e-9), "train", crop_frames=100,
+                         random_crops=True, seed=2)
+    assert (never[(0, 0)]["frame_weight"] == 1).all()
+
+
 def test_mix_config_is_checked():
     from sound2sheet.errors import ConfigError
     from sound2sheet.model import DataConfig
@@ -71,3 +119,5 @@ def test_mix_config_is_checked():
         DataConfig(feature_mix_prob=1.5)
     with pytest.raises(ConfigError, match="feature_mix_db"):
         DataConfig(feature_mix_db=-1.0)
+    with pytest.raises(ConfigError, match="feature_mix_keep_ms"):
+        DataConfig(feature_mix_keep_ms=-5.0)

@@ -172,3 +172,23 @@ def test_late_frame_weight_enters_the_frame_loss(data_config, tmp_path):
         training_config(tmp_path, late_frame_weight=0.0)
     with pytest.raises(ConfigError, match="late_frame_after_ms"):
         training_config(tmp_path, late_frame_after_ms=-1.0)
+
+
+def test_a_mixed_crops_frame_weight_enters_the_frame_loss_with_the_late_weight(data_config, tmp_path):
+    mc = tiny_model_config()
+    train, _, _ = create_dataloaders(data_config, mc, training_config(tmp_path / "a"))
+    batch = next(iter(train))
+    roll, onset = batch["piano_roll"], batch["onset_roll"]
+    torch.manual_seed(0)
+    logits = torch.randn_like(roll) * 3
+    mask = (torch.rand_like(roll) > 0.3).float()  # as a mixed crop's masked tails would be
+    elements = torch.nn.functional.binary_cross_entropy_with_logits(logits, roll, reduction="none")
+    tc = training_config(tmp_path / "b", late_frame_weight=4.0, late_frame_after_ms=50.0)
+    trainer = Trainer(Sound2SheetModel(mc), train, None, mc, tc, data_config)
+    got = trainer.compute_loss({"frame": logits}, batch | {"frame_weight": mask})[1]["frame"]
+    late = late_frame_weights(roll, onset, 4.0, round(0.05 / mc.hop_s))
+    assert got == pytest.approx(float((elements * late * mask).mean()), rel=1e-5)
+    # left-out cells do not count at all: any logits there give the same loss
+    changed = torch.where(mask == 0, -logits, logits)
+    again = trainer.compute_loss({"frame": changed}, batch | {"frame_weight": mask})[1]["frame"]
+    assert again == pytest.approx(got, rel=1e-6)

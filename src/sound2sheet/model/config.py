@@ -394,6 +394,10 @@ class DataConfig(_DictConfig):
     # note ends stay "on" in the labels, so notes are held too long; docs/experiments.md #56).
     feature_mix_prob: float = 0.0
     feature_mix_db: float = 9.0
+    # In a mixed crop, the quieter crop's notes stay frame targets this long after their onset;
+    # after it, where only they sound, the frame loss leaves them out (masked_tail_weights):
+    # their ends cannot be heard under the louder crop. 0: the union everywhere (#56).
+    feature_mix_keep_ms: float = 0.0
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
     # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
     # will show the model (the renders peak anywhere from 0.03 to 0.7). Applied to the cached
@@ -417,6 +421,8 @@ class DataConfig(_DictConfig):
             raise ConfigError("normalize_peak must be in [0, 1] (0: off)")
         if not 0.0 <= self.feature_mix_prob <= 1.0 or self.feature_mix_db < 0:
             raise ConfigError("feature_mix_prob must be in [0, 1] and feature_mix_db >= 0")
+        if self.feature_mix_keep_ms < 0:
+            raise ConfigError("feature_mix_keep_ms must be >= 0 (0: no frame-loss mask)")
         if not 0.0 <= self.feature_room_prob <= 1.0 or self.feature_rt60_max_s < 0.1:
             raise ConfigError("feature_room_prob must be in [0, 1] and feature_rt60_max_s >= 0.1")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:

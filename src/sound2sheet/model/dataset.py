@@ -31,8 +31,9 @@ from sound2sheet.fileio import atomic_write, atomic_write_text
 from sound2sheet.labels import notes_to_rolls, pedal_roll
 from sound2sheet.midi import read_midi_labels
 from sound2sheet.model.config import DataConfig, ModelConfig, TrainingConfig, check_compatible
-from sound2sheet.model.feature_augment import mix_power, random_mel_eq, random_room, shift_level
+from sound2sheet.model.feature_augment import masked_tail_weights, mix_power, random_mel_eq, random_room, shift_level
 from sound2sheet.notes import NoteEvent
+from sound2sheet.timing import time_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,7 @@ class PianoDataset(Dataset):
         self.padding_value = processor.feature_padding  # [n_features]
         # per-row constants of the feature shifts, built once rather than per crop: [n_features]
         self._units_per_db, self._floor = processor.feature_units_per_db, processor.feature_floor
+        self._mix_keep_frames = time_to_frame(data_config.feature_mix_keep_ms / 1000.0, data_config.hop_s)
         self._positions = processor.feature_positions
         self.mel_paths: list[Path] = []
         self.lengths: list[int] = []
@@ -302,7 +304,10 @@ class PianoDataset(Dataset):
         index, epoch = (key if isinstance(key, tuple) else (key, None))
         item_index, start, valid, mel, rolls, pedal = self._crop(index, epoch)
         cfg = self.config
-        if self.random_crops and epoch is not None and self.crop_frames and cfg.feature_mix_prob > 0:
+        mixing = self.random_crops and epoch is not None and self.crop_frames and cfg.feature_mix_prob > 0
+        # every training crop carries it when the mask is on (a batch's items need the same keys)
+        frame_weight = np.ones_like(rolls.frame) if mixing and cfg.feature_mix_keep_ms > 0 else None
+        if mixing:
             mix_rng = np.random.default_rng([self.seed, epoch, index, 3])
             if mix_rng.random() < cfg.feature_mix_prob:
                 partner = int(mix_rng.integers(len(self.segments)))
@@ -311,10 +316,15 @@ class PianoDataset(Dataset):
                 _, _, other_valid, other, other_rolls, other_pedal = self._crop(partner, epoch, salt=(4, index))
                 n = min(valid, other_valid)
                 mel[:n] = mix_power(mel[:n], other[:n], gain_db, self._units_per_db, self._floor)
+                if frame_weight is not None:
+                    quiet, loud = (other_rolls, rolls) if gain_db < 0 else (rolls, other_rolls)
+                    frame_weight[:n] = masked_tail_weights(quiet.frame[:n], quiet.onset[:n], loud.frame[:n],
+                                                           self._mix_keep_frames)
                 for mine, theirs in ((rolls.frame, other_rolls.frame), (rolls.onset, other_rolls.onset),
                                      (rolls.velocity, other_rolls.velocity), (pedal, other_pedal)):
                     mine[:n] = np.maximum(mine[:n], theirs[:n])
-        return {
+        extra = {} if frame_weight is None else {"frame_weight": torch.from_numpy(frame_weight)}
+        return extra | {
             "mel": torch.from_numpy(mel.T.copy()),
             "piano_roll": torch.from_numpy(rolls.frame),
             "onset_roll": torch.from_numpy(rolls.onset),
@@ -417,7 +427,7 @@ def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict
     column = torch.as_tensor(np.asarray(padding_value, dtype=np.float32)).reshape(-1, 1)
     longest = max(it["mel"].shape[1] for it in items)
     out: dict[str, Any] = {}
-    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll", "pedal_roll"):
+    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll", "pedal_roll", "frame_weight"):
         if key not in items[0]:
             continue
         tensors = []

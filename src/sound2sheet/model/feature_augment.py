@@ -100,3 +100,22 @@ def mix_power(mel: np.ndarray, other: np.ndarray, gain_db: float, units_per_db: 
     with np.errstate(divide="ignore"):  # other's silence: log(0) = -inf, which logaddexp ignores
         extra = gain_db * np.log(10.0) / 10.0 + np.log(np.expm1(b))  # log of other's power above silence
     return (floor + np.logaddexp(a, extra) / nats).astype(mel.dtype)
+
+
+def masked_tail_weights(quiet_frame: np.ndarray, quiet_onset: np.ndarray, loud_frame: np.ndarray,
+                        keep_frames: int) -> np.ndarray:
+    """Frame-loss weights ``[frames, keys]`` for two crops heard together: 0 on the cells where
+    only the quieter crop's note sounds and has sounded ``keep_frames`` or more since its onset,
+    1 elsewhere. Under a louder crop a quiet note's end is masked, so its label says "on" where
+    nothing of it can be heard; asked to follow it, the frame head learned to hold every note
+    too long (docs/experiments.md #56). Its attack stays a target. A note already sounding at
+    the crop's start counts from the first frame (its past is unknown).
+
+    ``quiet_frame``, ``quiet_onset``, ``loud_frame``: that crop's frame and onset rolls, ``[frames, keys]``.
+    """
+    sounding = quiet_frame >= 0.5
+    t = np.arange(sounding.shape[0])[:, None]
+    reset = (quiet_onset >= 1.0) | ~sounding  # an onset's peak frame, or silence
+    last_reset = np.maximum.accumulate(np.where(reset, t, 0), axis=0)
+    late = sounding & (t - last_reset >= keep_frames)
+    return np.where(late & (loud_frame < 0.5), 0.0, 1.0).astype(np.float32)

@@ -365,11 +365,15 @@ class Trainer:
         (which averages gradients over ranks) ``velocity_norm`` is the global mask sum divided
         by the world size: the averaged gradient is then the global batch's."""
         target = batch["piano_roll"]
+        frame_factors = []  # the plain BCE when there are none
         if self.config.late_frame_weight != 1.0:
             after = time_to_frame(self.config.late_frame_after_ms / 1000.0, self.model_config.hop_s)
+            frame_factors.append(late_frame_weights(target, batch["onset_roll"], self.config.late_frame_weight, after))
+        if "frame_weight" in batch:  # mixed crops' masked tails (DataConfig.feature_mix_keep_ms)
+            frame_factors.append(batch["frame_weight"])
+        if frame_factors:
             parts = {"frame": nn.functional.binary_cross_entropy_with_logits(
-                heads["frame"].float(), target, pos_weight=self.bce.pos_weight,
-                weight=late_frame_weights(target, batch["onset_roll"], self.config.late_frame_weight, after))}
+                heads["frame"].float(), target, pos_weight=self.bce.pos_weight, weight=math.prod(frame_factors))}
         else:
             parts = {"frame": self.bce(heads["frame"].float(), target)}
         if "onset" in heads:
