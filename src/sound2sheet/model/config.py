@@ -396,7 +396,8 @@ class DataConfig(_DictConfig):
     feature_mix_db: float = 9.0
     # In a mixed crop, the quieter crop's notes stay frame targets this long after their onset;
     # after it, where only they sound, the frame loss leaves them out (masked_tail_weights):
-    # their ends cannot be heard under the louder crop. 0: the union everywhere (#56).
+    # their ends cannot be heard under the louder crop. 0: the union everywhere (#56). 100 ms
+    # recovered part of #56's offset loss, not most of it (docs/experiments.md #57).
     feature_mix_keep_ms: float = 0.0
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
     # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
