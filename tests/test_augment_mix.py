@@ -111,6 +111,28 @@ def test_dataset_masks_the_quieter_crops_tails_when_asked(data_config):
     assert (never[(0, 0)]["frame_weight"] == 1).all()
 
 
+def test_dataset_asks_no_frame_targets_of_mixed_crops_when_told(data_config):
+    mix_config = dataclasses.replace(data_config, feature_mix_prob=0.5, feature_mix_db=6.0)
+    onsets_only = dataclasses.replace(mix_config, feature_mix_frame_targets=False)
+    mixed = PianoDataset(mix_config, "train", crop_frames=100, random_crops=True, seed=2)
+    plain = PianoDataset(data_config, "train", crop_frames=100, random_crops=True, seed=2)
+    told = PianoDataset(onsets_only, "train", crop_frames=100, random_crops=True, seed=2)
+    seen = {"mixed": 0, "unmixed": 0}
+    for key in [(i, e) for e in range(3) for i in range(3)]:
+        a, b = mixed[key], told[key]
+        for name in ("mel", "piano_roll", "onset_roll", "velocity_roll"):
+            torch.testing.assert_close(a[name], b[name])  # the same crops and label unions
+        w, n = b["frame_weight"], b["n_frames"]
+        was_mixed = not torch.equal(a["mel"], plain[key]["mel"])
+        if was_mixed:  # the mixed stretch asks nothing of the frame head; onsets stay targets
+            assert (w[:n] == 0).all() and (w[n:] == 1).all()
+            seen["mixed"] += 1
+        else:
+            assert (w == 1).all()
+            seen["unmixed"] += 1
+    assert seen["mixed"] and seen["unmixed"]
+
+
 def test_mix_config_is_checked():
     from sound2sheet.errors import ConfigError
     from sound2sheet.model import DataConfig
@@ -121,3 +143,5 @@ def test_mix_config_is_checked():
         DataConfig(feature_mix_db=-1.0)
     with pytest.raises(ConfigError, match="feature_mix_keep_ms"):
         DataConfig(feature_mix_keep_ms=-5.0)
+    with pytest.raises(ConfigError, match="feature_mix_frame_targets"):
+        DataConfig(feature_mix_keep_ms=100.0, feature_mix_frame_targets=False)

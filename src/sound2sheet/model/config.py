@@ -399,6 +399,10 @@ class DataConfig(_DictConfig):
     # their ends cannot be heard under the louder crop. 0: the union everywhere (#56). 100 ms
     # recovered part of #56's offset loss, not most of it (docs/experiments.md #57).
     feature_mix_keep_ms: float = 0.0
+    # False: a mixed crop teaches the onset (and velocity) targets only; the frame loss leaves out
+    # its whole mixed stretch, so the frame head (and with it the note ends) learns from unmixed
+    # crops alone (docs/experiments.md #58).
+    feature_mix_frame_targets: bool = True
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
     # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
     # will show the model (the renders peak anywhere from 0.03 to 0.7). Applied to the cached
@@ -424,6 +428,8 @@ class DataConfig(_DictConfig):
             raise ConfigError("feature_mix_prob must be in [0, 1] and feature_mix_db >= 0")
         if self.feature_mix_keep_ms < 0:
             raise ConfigError("feature_mix_keep_ms must be >= 0 (0: no frame-loss mask)")
+        if self.feature_mix_keep_ms > 0 and not self.feature_mix_frame_targets:
+            raise ConfigError("feature_mix_keep_ms needs feature_mix_frame_targets (without frame targets nothing is kept)")
         if not 0.0 <= self.feature_room_prob <= 1.0 or self.feature_rt60_max_s < 0.1:
             raise ConfigError("feature_room_prob must be in [0, 1] and feature_rt60_max_s >= 0.1")
         if self.sample_rate <= 0 or self.hop_length <= 0 or self.win_length <= 0:

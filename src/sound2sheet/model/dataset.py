@@ -306,7 +306,8 @@ class PianoDataset(Dataset):
         cfg = self.config
         mixing = self.random_crops and epoch is not None and self.crop_frames and cfg.feature_mix_prob > 0
         # every training crop carries it when the mask is on (a batch's items need the same keys)
-        frame_weight = np.ones_like(rolls.frame) if mixing and cfg.feature_mix_keep_ms > 0 else None
+        masking = cfg.feature_mix_keep_ms > 0 or not cfg.feature_mix_frame_targets
+        frame_weight = np.ones_like(rolls.frame) if mixing and masking else None
         if mixing:
             mix_rng = np.random.default_rng([self.seed, epoch, index, 3])
             if mix_rng.random() < cfg.feature_mix_prob:
@@ -316,7 +317,9 @@ class PianoDataset(Dataset):
                 _, _, other_valid, other, other_rolls, other_pedal = self._crop(partner, epoch, salt=(4, index))
                 n = min(valid, other_valid)
                 mel[:n] = mix_power(mel[:n], other[:n], gain_db, self._units_per_db, self._floor)
-                if frame_weight is not None:
+                if not cfg.feature_mix_frame_targets:
+                    frame_weight[:n] = 0.0  # onsets only: no frame target is asked of the mixed stretch
+                elif frame_weight is not None:
                     quiet, loud = (other_rolls, rolls) if gain_db < 0 else (rolls, other_rolls)
                     frame_weight[:n] = masked_tail_weights(quiet.frame[:n], quiet.onset[:n], loud.frame[:n],
                                                            self._mix_keep_frames)

@@ -369,7 +369,7 @@ class Trainer:
         if self.config.late_frame_weight != 1.0:
             after = time_to_frame(self.config.late_frame_after_ms / 1000.0, self.model_config.hop_s)
             frame_factors.append(late_frame_weights(target, batch["onset_roll"], self.config.late_frame_weight, after))
-        if "frame_weight" in batch:  # mixed crops' masked tails (DataConfig.feature_mix_keep_ms)
+        if "frame_weight" in batch:  # mixed crops' masks (DataConfig.feature_mix_keep_ms, feature_mix_frame_targets)
             frame_factors.append(batch["frame_weight"])
         if frame_factors:
             parts = {"frame": nn.functional.binary_cross_entropy_with_logits(
