@@ -76,6 +76,12 @@ def main() -> None:
     ap.add_argument("--min-duration-ms", type=float, nargs="+", default=None,
                     help="shortest notes kept to try (InferenceConfig.min_note_duration_ms); "
                          "default: the checkpoint's own setting")
+    ap.add_argument("--offset-threshold", type=float, nargs="+", default=None,
+                    help="offset-head peak thresholds that end an old note to try (InferenceConfig.offset_threshold; "
+                         "0: off; needs a model with an offset head); default: the checkpoint's own setting")
+    ap.add_argument("--offset-window-ms", type=float, nargs="+", default=None,
+                    help="how recent such a peak must be to try (InferenceConfig.offset_window_ms); "
+                         "default: the checkpoint's own setting")
     ap.add_argument("--pedal", nargs="+", default=None,
                     help="pedal thresholds to try, or 'off' (InferenceConfig.pedal_threshold / use_pedal); "
                          "default: the checkpoint's own setting")
@@ -94,7 +100,7 @@ def main() -> None:
                     help="write each piece's note scores under the chosen setting here (JSON, for paired_bootstrap.py)")
     args = ap.parse_args()
     sweeps = ("frame", "onset", "reonset_ms", "reonset_threshold", "ghost_threshold", "max_gap_ms", "hold_threshold",
-              "hold_after_ms", "min_duration_ms", "pedal", "normalize_peak")
+              "hold_after_ms", "min_duration_ms", "offset_threshold", "offset_window_ms", "pedal", "normalize_peak")
     if args.as_saved and any(getattr(args, name) is not None for name in sweeps):
         ap.error("--as-saved scores the checkpoint's own decoding: drop the sweep flags")
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
@@ -112,6 +118,12 @@ def main() -> None:
         for p in args.pedal]
     if args.pedal is not None and not model.config.pedal_head:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
+    if args.offset_threshold is not None and any(args.offset_threshold) and not model.config.offset_dim:
+        ap.error("--offset-threshold needs a checkpoint with an offset head (ModelConfig.offset_dim)")
+    offset_ts = [base.offset_threshold] if args.offset_threshold is None else args.offset_threshold
+    offset_ws = [base.offset_window_ms] if args.offset_window_ms is None else args.offset_window_ms
+    # each offset option: (threshold, window ms); off once (its window does not matter)
+    offsets = [(t, w) for t in offset_ts for w in (offset_ws if t else offset_ws[:1])]
     levels = [base.normalize_peak] if args.normalize_peak is None else args.normalize_peak
     gaps = [base.max_gap_ms] if args.max_gap_ms is None else args.max_gap_ms
     ghosts = [base.ghost_threshold] if args.ghost_threshold is None else args.ghost_threshold
@@ -140,12 +152,12 @@ def main() -> None:
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
           f"first {args.max_seconds:.0f} s each{heard_as}")
     print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | ghost threshold "
-          "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | pedal | normalize peak | note-onset F1 "
-          "| note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | offset threshold / window (ms) | pedal "
+          "| normalize peak | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
     grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, ghosts, gaps, holds,
-                             hold_ages, durations, pedals, levels)
-    for frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level in grid:
+                             hold_ages, durations, offsets, pedals, levels)
+    for frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, offset, pedal, level in grid:
         if 0 < reonset_t <= onset_t and 0 in args.reonset_threshold:
             continue  # no stricter than the onset threshold: the same as off, which the grid tries
         if 0 < ghost <= max(onset_t, reonset_t) and 0 in ghosts:
@@ -156,25 +168,27 @@ def main() -> None:
                                      min_reonset_ms=reonset, reonset_threshold=reonset_t, ghost_threshold=ghost,
                                      max_gap_ms=gap,
                                      hold_threshold=hold, hold_after_ms=hold_age, min_note_duration_ms=duration,
+                                     offset_threshold=offset[0], offset_window_ms=offset[1],
                                      normalize_peak=level, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
         results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration,
-                        pedal, level, scores))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
+                        offset, pedal, level, scores))
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {offset[0]:g} / {offset[1]:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
     top = max(r[0] for r in results)
-    (onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, pedal, level,
-     scores) = max((r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
+    (onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, offset, pedal,
+     level, scores) = max((r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
     print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
-          f"ghost threshold {ghost:g}, max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
+          f"ghost threshold {ghost:g}, max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, offset {offset[0]:g} within {offset[1]:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
           f"note-with-offset F1 {offset_f1:.4f}")
     flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
              f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g} "
              f"--inference ghost_threshold={ghost:g} --inference max_gap_ms={gap:g} --inference hold_threshold={hold:g} --inference hold_after_ms={hold_age:g} "
              f"--inference min_note_duration_ms={duration:g} "
+             f"--inference offset_threshold={offset[0]:g} --inference offset_window_ms={offset[1]:g} "
              f"--inference normalize_peak={level:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
     print(f"flags: {flags}")

@@ -33,8 +33,22 @@ def test_crop_rows_equal_whole_file_rows():
     for start in (0, 333, 1500, 1900):
         crop = notes_to_rolls(notes, 256, HOP, start_frame=start)
         rows = min(256, 2000 - start)
-        for name in ("frame", "onset", "velocity"):
+        for name in ("frame", "onset", "velocity", "offset"):
             np.testing.assert_array_equal(getattr(crop, name)[:rows], getattr(whole, name)[start:start + rows])
+
+
+def test_offset_target_peaks_on_the_first_silent_frame():
+    notes = [NoteEvent(60, 1.0, 3.27, 80), NoteEvent(60, 3.27, 3.275, 80), NoteEvent(62, 0.5, 0.504, 80)]
+    rolls = notes_to_rolls(notes, 500, HOP)
+    k = 60 - 21
+    assert rolls.frame[326, k] == 1 and rolls.offset[327, k] == 1.0  # ends where the re-strike begins
+    assert rolls.offset[326, k] == 0.5 and rolls.offset[329, k] == 0.5  # the next note ends at 328 (one frame)
+    assert rolls.offset[328, k] == 1.0 and np.flatnonzero(rolls.offset[:, k] == 1.0).tolist() == [327, 328]
+    # a note shorter than a frame still lasts one and ends one frame after its onset
+    assert np.flatnonzero(rolls.offset[:, 62 - 21] == 1.0).tolist() == [51]
+    # an end just before a crop's first frame still shows its soft neighbour, as in the whole file
+    crop = notes_to_rolls([NoteEvent(64, 0.1, 1.0, 80)], 50, HOP, start_frame=101)
+    assert crop.offset[0, 64 - 21] == 0.5 and crop.frame[:, 64 - 21].sum() == 0
 
 
 def test_out_of_range_pitches_are_ignored():

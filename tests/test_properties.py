@@ -27,19 +27,21 @@ def _valid(notes, n_frames):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=probs, data=st.data(), median=st.sampled_from([1, 3, 5]), use_onsets=st.booleans(),
        reonset=st.sampled_from([0.0, 0.03, 0.1]), gap=st.sampled_from([0.0, 0.02, 0.05]),
-       hold=st.sampled_from([None, 0.3]))
-def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset, gap, hold):
+       hold=st.sampled_from([None, 0.3]), offset_t=st.sampled_from([None, 0.5]))
+def test_any_probability_roll_gives_valid_events(frame, data, median, use_onsets, reonset, gap, hold, offset_t):
     onset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if use_onsets else None
+    offset = data.draw(arrays(np.float32, frame.shape, elements=st.floats(0, 1, width=32))) if offset_t else None
     kwargs = dict(hop_s=HOP, median_filter_size=median, min_duration_s=0.0, min_reonset_s=reonset, max_gap_s=gap,
-                  hold_threshold=hold, hold_after_s=0.04)
-    notes = decode_notes(frame, onset, **kwargs)
+                  hold_threshold=hold, hold_after_s=0.04, offset_threshold=offset_t, offset_window_s=0.03)
+    notes = decode_notes(frame, onset, offset=offset, **kwargs)
     _valid(notes, frame.shape[0])
     # fed in arbitrary blocks, the streaming decoder agrees
     cuts = sorted(data.draw(st.lists(st.integers(1, frame.shape[0] - 1), max_size=4, unique=True)))
     dec = StreamingDecoder(**kwargs)
     got = []
     for a, b in zip([0] + cuts, cuts + [frame.shape[0]]):
-        got += dec.push(frame[a:b], onset[a:b] if onset is not None else None)
+        got += dec.push(frame[a:b], onset[a:b] if onset is not None else None,
+                        offset=offset[a:b] if offset is not None else None)
     got += dec.finish()
     assert sorted(got, key=lambda n: (n.onset, n.pitch, n.offset)) == notes
 

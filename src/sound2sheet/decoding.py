@@ -39,6 +39,12 @@ Onset-driven decoding can also judge a long note by a second frame threshold
 frame probability of a note held for seconds sinks with it, so one threshold that ends short
 notes where they end cuts long ones early.
 
+With offset probabilities (``offset``, per key and frame, from a model's offset head;
+onset-driven decoding only) a note at least ``hold_after_s`` old ends at the first row where
+the first threshold already says it is quiet and an offset peak at or above
+``offset_threshold`` came within the last ``offset_window_s``: the hold keeps a decaying note
+going, the offset head says where its dampers fell (docs/experiments.md #59).
+
 Notes shorter than ``min_duration_s`` are dropped in both.
 
 With sustain-pedal probabilities (``pedal``, one per frame; onset-driven decoding only) a
@@ -175,6 +181,8 @@ class StreamingDecoder:
         hold_threshold: float | None = None,
         hold_after_s: float = 0.0,
         ghost_threshold: float | None = None,
+        offset_threshold: float | None = None,
+        offset_window_s: float = 0.05,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
         self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
@@ -195,9 +203,12 @@ class StreamingDecoder:
         # a suspect re-strike's threshold (onset-driven only)
         self.ghost_threshold = ghost_threshold if use_onsets and ghost_threshold else None
         ghost = (GHOST_WINDOW, GHOST_WINDOW + GHOST_QUIET_LAG) if self.ghost_threshold is not None else (0, 0)
+        # an old note's end at an offset peak this recent (onset-driven only)
+        self.offset_threshold = offset_threshold if use_onsets and offset_threshold else None
+        self.offset_window = int(round(offset_window_s / hop_s)) if self.offset_threshold is not None else 0
         # a row is final once the median filter, the peak picking, a bridge and the ghost check can see past it
         self.lookahead = max(1, self.radius) + 2 * self.gap + ghost[0]
-        self.history = self.radius + 1 + self.gap + ghost[1]
+        self.history = self.radius + 1 + self.gap + ghost[1] + self.offset_window
         self._buf: dict[str, np.ndarray] | None = None  # frames not yet final, plus history
         self._first = 0  # absolute frame of _buf's row 0
         self._done = 0  # absolute frames decoded so far
@@ -205,9 +216,10 @@ class StreamingDecoder:
         self._started = False
 
     def push(self, frame_probs: np.ndarray, onset_probs: np.ndarray | None = None, velocity: np.ndarray | None = None,
-             pedal: np.ndarray | None = None) -> list[NoteEvent]:
+             pedal: np.ndarray | None = None, offset: np.ndarray | None = None) -> list[NoteEvent]:
         """Add the next block (``[frames, keys]`` each, ``pedal`` ``[frames]`` or
-        ``[frames, 1]``); returns notes that ended."""
+        ``[frames, 1]``); returns notes that ended. ``offset`` counts only with an
+        ``offset_threshold``."""
         block = {"frame": np.asarray(frame_probs, dtype=np.float32)}
         if block["frame"].ndim != 2:
             raise ValueError(f"frame_probs must be [frames, keys], got shape {block['frame'].shape}")
@@ -217,6 +229,8 @@ class StreamingDecoder:
             block["velocity"] = np.asarray(velocity, dtype=np.float32)
         if pedal is not None and "onset" in block:
             block["pedal"] = np.asarray(pedal, dtype=np.float32).reshape(len(block["frame"]), 1)
+        if offset is not None and "onset" in block and self.offset_threshold is not None:
+            block["offset"] = np.asarray(offset, dtype=np.float32)
         if self._buf is None:
             self._buf = block
         else:
@@ -253,6 +267,8 @@ class StreamingDecoder:
             sounding = self._sounding(active, peaks, lo, stop)
             held = sounding if self.hold_threshold is None else self._sounding(
                 binarize(frame, self.hold_threshold, self.median), peaks, lo, stop)
+            if "offset" in buf:  # after bridging: a gap must not fill an offset back in
+                held = held & ~(self._after_offset(buf["offset"], lo, stop) & ~sounding)
             suspect = None
             if self.ghost_threshold is not None:
                 suspect = fresh_strike_above(frame, peaks, self.frame_threshold)[lo:stop]
@@ -305,6 +321,14 @@ class StreamingDecoder:
         if "pedal" in buf:
             sounding |= buf["pedal"] >= self.pedal_threshold  # the pedal holds every open note
         return sounding[lo:stop]
+
+    def _after_offset(self, offset: np.ndarray, lo: int, stop: int) -> np.ndarray:
+        """Bool ``[stop - lo, keys]``: rows at most ``offset_window`` after an offset peak."""
+        peaks = onset_peaks(offset, self.offset_threshold)
+        recent = peaks.copy()
+        for d in range(1, self.offset_window + 1):
+            recent[d:] |= peaks[:-d]
+        return recent[lo:stop]
 
     def _onset_notes(self, sounding: np.ndarray, held: np.ndarray, peaks: np.ndarray, lo: int,
                      suspect: np.ndarray | None = None) -> list[NoteEvent]:
@@ -388,6 +412,9 @@ def decode_notes(
     hold_threshold: float | None = None,
     hold_after_s: float = 0.0,
     ghost_threshold: float | None = None,
+    offset: np.ndarray | None = None,
+    offset_threshold: float | None = None,
+    offset_window_s: float = 0.05,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -408,6 +435,9 @@ def decode_notes(
         ghost_threshold: a peak on a key whose note still sounds, near a new note's onset on a
             higher key (:func:`fresh_strike_above`), must reach this to start a new note
             (None: no such check; onset-driven decoding only).
+        offset: ``[frames, keys]`` offset probabilities, or None; with ``offset_threshold`` a
+            note at least ``hold_after_s`` old ends where the first threshold says quiet
+            within ``offset_window_s`` after an offset peak (onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -417,7 +447,7 @@ def decode_notes(
         median_filter_size=median_filter_size, min_duration_s=min_duration_s, min_pitch=min_pitch,
         min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
         max_gap_s=max_gap_s, hold_threshold=hold_threshold, hold_after_s=hold_after_s,
-        ghost_threshold=ghost_threshold,
+        ghost_threshold=ghost_threshold, offset_threshold=offset_threshold, offset_window_s=offset_window_s,
     )
-    notes = decoder.push(frame_probs, onset_probs, velocity, pedal)
+    notes = decoder.push(frame_probs, onset_probs, velocity, pedal, offset)
     return sort_notes(notes + decoder.finish())

@@ -144,7 +144,8 @@ class Transcriber:
                 rows = slice(next_frame - first, next_frame - first + count)
                 pedal = probs["pedal"][rows] if "pedal" in probs and self.config.use_pedal else None
                 notes += decoder.push(probs["frame"][rows], probs["onset"][rows] if "onset" in probs else None,
-                                      probs["velocity"][rows] if "velocity" in probs else None, pedal)
+                                      probs["velocity"][rows] if "velocity" in probs else None, pedal,
+                                      probs["offset"][rows] if "offset" in probs else None)
                 next_frame += count
                 next_first = min(max(0, (next_frame - self.context) // self.step * self.step),
                                  self._tail_first(available))  # a span may still have to run to the end

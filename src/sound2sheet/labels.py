@@ -5,7 +5,9 @@ seconds is active on frames ``round(onset / hop) <= f < round(offset / hop)``, a
 its onset frame. Its onset target is a triangle peaking at 1 on frame ``o = round(onset / hop)``
 and falling to ``1 - d / (onset_radius + 1)`` at ``d`` frames from ``o`` (radius 0: a single
 frame). Soft neighbours give the sparse onset head more signal while the peak, which
-decoding picks, stays on the onset frame.
+decoding picks, stays on the onset frame. The offset target is the same triangle on the
+note's first silent frame ``round(offset / hop)`` (at least one frame after its onset): where
+the dampers fall, or the key is struck again.
 A crop starting at ``start_frame`` sees exactly the rows of the whole-file roll.
 """
 
@@ -27,6 +29,7 @@ class PianoRolls:
     frame: np.ndarray  # 1 while the key sounds
     onset: np.ndarray  # triangle around each onset frame, peak 1
     velocity: np.ndarray  # velocity / 127 where the onset target is > 0, else 0
+    offset: np.ndarray  # triangle around each note's first silent frame, peak 1
 
 
 def notes_to_rolls(
@@ -46,14 +49,16 @@ def notes_to_rolls(
     frame = np.zeros((n_frames, num_keys), dtype=np.float32)
     onset = np.zeros_like(frame)
     velocity = np.zeros_like(frame)
+    offset = np.zeros_like(frame)
     if not notes or n_frames <= 0:
-        return PianoRolls(frame, onset, velocity)
+        return PianoRolls(frame, onset, velocity, offset)
     pitch = np.fromiter((n.pitch for n in notes), dtype=np.int64, count=len(notes)) - min_pitch
     on = times_to_frames([n.onset for n in notes], hop_s)
     off = np.maximum(times_to_frames([n.offset for n in notes], hop_s), on + 1)
     vel = np.array([(n.velocity or 0) / 127.0 for n in notes], dtype=np.float32)
     on, off = on - start_frame, off - start_frame
-    keep = (pitch >= 0) & (pitch < num_keys) & (off > 0) & (on < n_frames)
+    in_range = (pitch >= 0) & (pitch < num_keys)
+    keep = in_range & (off > 0) & (on < n_frames)
     for k, a, b, v in zip(pitch[keep], on[keep], off[keep], vel[keep]):
         frame[max(a, 0):min(b, n_frames), k] = 1.0
         for d in range(-onset_radius, onset_radius + 1):
@@ -63,7 +68,13 @@ def notes_to_rolls(
                 if weight > onset[f, k]:
                     onset[f, k] = weight
                     velocity[f, k] = v
-    return PianoRolls(frame, onset, velocity)
+    ends = in_range & (off + onset_radius >= 0) & (off - onset_radius < n_frames)
+    for k, b in zip(pitch[ends], off[ends]):
+        for d in range(-onset_radius, onset_radius + 1):
+            f = b + d
+            if 0 <= f < n_frames:
+                offset[f, k] = max(offset[f, k], 1.0 - abs(d) / (onset_radius + 1))
+    return PianoRolls(frame, onset, velocity, offset)
 
 
 def pedal_roll(

@@ -10,7 +10,7 @@ from sound2sheet.model.config import ModelConfig
 # Output biases start at each head's base rate, so training does not spend its first hundreds
 # of steps learning that most of a piano roll is silent (measured on the standard set: 5 % of
 # frame cells active -> logit -2.9; onset targets ~0.2 % with onset_pos_weight 10 -> about -4).
-PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0}
+PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0, "offset": -4.0}
 # The pedal head starts "up" (p = 0.05): a warm-started model then decodes exactly as before,
 # instead of holding every note from the first step (p = 0.5 would count as down).
 PEDAL_PRIOR_LOGIT = -3.0
@@ -53,7 +53,8 @@ class PianoRollClassifier(nn.Module):
     which emits ``num_keys`` logits for every head (frame, and onset/velocity when enabled)
     from one shared trunk, plus the :class:`TemporalRefiner`'s corrections when configured.
     With ``pedal_head`` the dict also holds ``pedal``: logits ``[batch, frames, 1]`` (from its
-    own stack over the detached trunk features when ``pedal_dim`` is set).
+    own stack over the detached trunk features when ``pedal_dim`` is set); with ``offset_dim``,
+    ``offset``: logits ``[batch, frames, num_keys]`` from such a stack of its own.
     """
 
     def __init__(self, in_dim: int, config: ModelConfig, heads: tuple[str, ...] = ("frame",)) -> None:
@@ -88,6 +89,11 @@ class PianoRollClassifier(nn.Module):
             nn.init.zeros_(self.pedal.weight)
             nn.init.constant_(self.pedal.bias, PEDAL_PRIOR_LOGIT)
 
+        self.offset_net: TemporalRefiner | None = None
+        if config.offset_dim:
+            self.offset_net = TemporalRefiner(dim, self.num_keys, config, dim=config.offset_dim)
+            nn.init.constant_(self.offset_net.out.bias, PRIOR_LOGITS["offset"])
+
     def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """``extra [batch, frames, extra_dim]`` (another branch's features) is added to the
         temporal conv's output before its activation, or to the input without a conv."""
@@ -108,4 +114,6 @@ class PianoRollClassifier(nn.Module):
             out["pedal"] = self.pedal(pedal_in)
         elif self.pedal_net is not None:
             out["pedal"] = self.pedal_net(x.detach())[0]
+        if self.offset_net is not None:
+            out["offset"] = self.offset_net(x.detach())[0]
         return out

@@ -129,6 +129,12 @@ class ModelConfig(_DictConfig):
     # its loss cannot move the note heads, which cost them when it shared their features
     # (docs/experiments.md #10). 0: one linear layer on the refiner's hidden features.
     pedal_dim: int = 0
+    # > 0: an offset head of that width, shaped like the pedal stack (the refiner's layers and
+    # kernel) over the trunk's features, detached like it so a warm start's note heads stay as
+    # they were: per key, where a note stops sounding (the dampers fall, or a re-strike), the
+    # event that ends pedal-extended notes, which decay below the frame head's threshold long
+    # before it (docs/experiments.md #59). 0: no offset head.
+    offset_dim: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -196,6 +202,8 @@ class ModelConfig(_DictConfig):
             raise ConfigError(f"refine_kernel must be odd and >= 3, got {self.refine_kernel}")
         if self.pedal_dim < 0 or (self.pedal_dim and not self.refine_layers):
             raise ConfigError("pedal_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
+        if self.offset_dim < 0 or (self.offset_dim and not self.refine_layers):
+            raise ConfigError("offset_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:
@@ -284,6 +292,7 @@ class TrainingConfig(_DictConfig):
     train_only: list[str] = dataclasses.field(default_factory=list)
     velocity_loss_weight: float = 0.5
     pedal_loss_weight: float = 0.5
+    offset_loss_weight: float = 1.0  # the offset head's BCE (ModelConfig.offset_dim), with onset_pos_weight
     # Weight averaging (torch.optim.swa_utils.AveragedModel) from step average_start_step on:
     # "ema" an exponential moving average (ema_decay per step), "swa" the plain mean. The
     # average is what validation scores and what checkpoints' model_state_dict hold (so every
@@ -503,6 +512,12 @@ class InferenceConfig(_DictConfig):
     # sinks with it (onset-driven decoding; 0: off).
     hold_threshold: float = 0.0
     hold_after_ms: float = 0.0
+    # With a model's offset head (ModelConfig.offset_dim): such an old note ends where
+    # classification_threshold says quiet and an offset peak >= offset_threshold came within
+    # offset_window_ms, so a low hold_threshold can keep decaying notes without holding every
+    # note too long (sound2sheet.decoding; 0: off). Ignored for models without one.
+    offset_threshold: float = 0.0
+    offset_window_ms: float = 50.0
     default_velocity: int = 80  # written when the model predicts no velocity
     # Scale each recording so its loudest sample sits here before the model hears it (at most
     # +40 dB), so a quiet recording is not heard as a different one. 0 keeps the level as
@@ -528,7 +543,8 @@ class InferenceConfig(_DictConfig):
             min_reonset_s=self.min_reonset_ms / 1000.0, pedal_threshold=self.pedal_threshold,
             reonset_threshold=self.reonset_threshold or None, max_gap_s=self.max_gap_ms / 1000.0,
             hold_threshold=self.hold_threshold or None, hold_after_s=self.hold_after_ms / 1000.0,
-            ghost_threshold=self.ghost_threshold or None,
+            ghost_threshold=self.ghost_threshold or None, offset_threshold=self.offset_threshold or None,
+            offset_window_s=self.offset_window_ms / 1000.0,
         )
 
     def __post_init__(self) -> None:
@@ -550,6 +566,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("hold_threshold must be in [0, 1) (0: off)")
         if self.hold_after_ms < 0:
             raise ConfigError("hold_after_ms must be >= 0")
+        if not 0.0 <= self.offset_threshold < 1.0 or self.offset_window_ms < 0:
+            raise ConfigError("offset_threshold must be in [0, 1) (0: off) and offset_window_ms >= 0")
         if not 0.0 <= self.reonset_threshold < 1.0:
             raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
         if not 0.0 <= self.ghost_threshold < 1.0:

@@ -174,7 +174,8 @@ class PianoDataset(Dataset):
 
     Each item is a dict: ``mel`` float32 ``[n_features, frames]`` (log-mel, then the pitch
     spectrum when configured: :meth:`AudioProcessor.features`), ``piano_roll`` /
-    ``onset_roll`` / ``velocity_roll`` float32 ``[frames, num_keys]``, ``pedal_roll`` float32
+    ``onset_roll`` / ``velocity_roll`` / ``offset_roll`` float32 ``[frames, num_keys]``
+    (:func:`sound2sheet.labels.notes_to_rolls`), ``pedal_roll`` float32
     ``[frames]`` (sustain pedal down, from the MIDI's CC64), ``pedal_weight`` float (1 if the
     item's pedal labels count, ``DataConfig.pedal_pieces``, else 0), ``audio_path`` str,
     ``n_frames`` (frames of real audio; the rest is padding) and ``start_frame``.
@@ -324,7 +325,8 @@ class PianoDataset(Dataset):
                     frame_weight[:n] = masked_tail_weights(quiet.frame[:n], quiet.onset[:n], loud.frame[:n],
                                                            self._mix_keep_frames)
                 for mine, theirs in ((rolls.frame, other_rolls.frame), (rolls.onset, other_rolls.onset),
-                                     (rolls.velocity, other_rolls.velocity), (pedal, other_pedal)):
+                                     (rolls.velocity, other_rolls.velocity), (rolls.offset, other_rolls.offset),
+                                     (pedal, other_pedal)):
                     mine[:n] = np.maximum(mine[:n], theirs[:n])
         extra = {} if frame_weight is None else {"frame_weight": torch.from_numpy(frame_weight)}
         return extra | {
@@ -332,6 +334,7 @@ class PianoDataset(Dataset):
             "piano_roll": torch.from_numpy(rolls.frame),
             "onset_roll": torch.from_numpy(rolls.onset),
             "velocity_roll": torch.from_numpy(rolls.velocity),
+            "offset_roll": torch.from_numpy(rolls.offset),
             "pedal_roll": torch.from_numpy(pedal),
             "pedal_weight": self.pedal_weights[item_index],
             "audio_path": str(self.item_path(item_index, self.items[item_index].audio)),
@@ -430,7 +433,7 @@ def collate_batch(items: list[dict[str, Any]], padding_value: Any = 0.0) -> dict
     column = torch.as_tensor(np.asarray(padding_value, dtype=np.float32)).reshape(-1, 1)
     longest = max(it["mel"].shape[1] for it in items)
     out: dict[str, Any] = {}
-    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll", "pedal_roll", "frame_weight"):
+    for key in ("mel", "piano_roll", "onset_roll", "velocity_roll", "offset_roll", "pedal_roll", "frame_weight"):
         if key not in items[0]:
             continue
         tensors = []

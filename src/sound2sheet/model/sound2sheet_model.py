@@ -260,6 +260,7 @@ class Sound2SheetModel(nn.Module):
                 probs["onset"][b] if use_onsets else None,
                 probs["velocity"][b] if "velocity" in probs else None,
                 pedal=probs["pedal"][b] if "pedal" in probs and cfg.use_pedal else None,
+                offset=probs["offset"][b] if "offset" in probs else None,
                 **kwargs,
             )
             for b in range(probs["frame"].shape[0])

@@ -395,6 +395,9 @@ class Trainer:
             err = (torch.sigmoid(heads["velocity"].float()) - batch["velocity_roll"]) ** 2
             norm = mask.sum().clamp(min=1.0) if velocity_norm is None else velocity_norm
             parts["velocity"] = (err * mask).sum() / norm * self.config.velocity_loss_weight
+        if "offset" in heads:
+            parts["offset"] = self.config.offset_loss_weight * nn.functional.binary_cross_entropy_with_logits(
+                heads["offset"].float(), batch["offset_roll"], pos_weight=self.onset_pos_weight)
         if "pedal" in heads:
             logits, labels = heads["pedal"][..., 0].float(), batch["pedal_roll"]
             if "pedal_weight" in batch:  # only the items whose pedal labels count (DataConfig.pedal_pieces)

@@ -1,0 +1,117 @@
+"""The offset head (ModelConfig.offset_dim): its targets reach the loss, its stack is detached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sound2sheet.decoding import decode_notes
+
+from sound2sheet.model import Sound2SheetModel
+from sound2sheet.model.classifier import PRIOR_LOGITS
+from sound2sheet.model.dataset import PianoDataset, collate_batch
+from tests.conftest import tiny_model_config, training_config
+
+
+def test_an_offset_stack_warm_starts_unchanged_and_sends_no_gradient_into_the_note_heads():
+    torch.manual_seed(0)
+    old = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16)).eval()
+    new = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8)).eval()
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing and all(k.startswith("classifier.offset_net.") for k in missing) and not unexpected
+    mel = torch.randn(2, 128, 300)
+    with torch.no_grad():
+        a, b = old.forward_heads(mel), new.forward_heads(mel)
+    assert set(b) == set(a) | {"offset"}
+    for head in a:
+        torch.testing.assert_close(a[head], b[head])
+    assert b["offset"].shape == (2, 300, 88) and torch.all(b["offset"] == PRIOR_LOGITS["offset"])
+    new.train()
+    new.forward_heads(mel)["offset"].sum().backward()
+    grads = {n: p.grad for n, p in new.named_parameters()}
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("classifier.offset_net."))
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith("classifier.offset_net."))
+    with pytest.raises(ValueError, match="offset_dim"):
+        tiny_model_config(offset_dim=8)  # no refiner to take the shape of
+
+
+def test_the_offset_loss_is_the_weighted_bce_against_the_offset_roll(data_config, tmp_path):
+    from sound2sheet.model import Trainer
+    from sound2sheet.model.dataset import create_dataloaders
+
+    mc = tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8)
+    tc = training_config(tmp_path / "ckpt", num_epochs=1, batch_size=2, offset_loss_weight=0.7, onset_pos_weight=4.0)
+    train, _, _ = create_dataloaders(data_config, mc, tc)
+    ds = PianoDataset(data_config, "train", crop_frames=100)
+    batch = collate_batch([ds[0], ds[1]])
+    assert batch["offset_roll"].shape == batch["piano_roll"].shape and batch["offset_roll"].max() == 1.0
+    model = Sound2SheetModel(mc)
+    trainer = Trainer(model, train, None, mc, tc, data_config)
+    heads = model.forward_heads(batch["mel"])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        heads["offset"], batch["offset_roll"], pos_weight=torch.full((88,), 4.0))
+    total, parts = trainer.compute_loss(heads, batch)
+    assert parts["offset"] == pytest.approx(0.7 * float(expected.detach()), rel=1e-5)
+    no_offset = {k: v for k, v in heads.items() if k != "offset"}
+    assert float(total.detach()) == pytest.approx(float(trainer.compute_loss(no_offset, batch)[0].detach())
+                                                  + parts["offset"], rel=1e-5)
+
+
+def _decaying_note(frames=200, key=5):
+    """One note struck at frame 10 whose frame probability sinks below 0.5 at frame 80 and below
+    0.1 at frame 150: the hold (0.1) keeps it to 150, the threshold alone ends it at 80."""
+    frame = np.zeros((frames, 12), np.float32)
+    onset = np.zeros_like(frame)
+    frame[10:80, key], frame[80:150, key], onset[10, key] = 0.9, 0.3, 0.95
+    return frame, onset
+
+
+@pytest.mark.parametrize("peak_at, window_ms, end", [
+    (None, 50, 150),  # no offset peak: the hold decides
+    (120, 50, 120),  # a peak while held: the note ends there
+    (60, 50, 150),  # a peak while the note is still loud and long before it goes quiet: no effect
+    (75, 50, 80),  # a peak just before it goes quiet, within the window: ends where it goes quiet
+    (75, 30, 150),  # ... outside a shorter window: no effect
+])
+def test_an_offset_peak_ends_a_held_note(peak_at, window_ms, end):
+    frame, onset = _decaying_note()
+    offset = np.zeros_like(frame)
+    if peak_at is not None:
+        offset[peak_at - 1:peak_at + 2, 5] = [0.4, 0.8, 0.4]
+    kwargs = dict(hop_s=0.01, median_filter_size=1, min_duration_s=0.0, hold_threshold=0.1, hold_after_s=0.3,
+                  offset=offset, offset_threshold=0.5, offset_window_s=window_ms / 1000)
+    notes = decode_notes(frame, onset, **kwargs)
+    assert [(n.pitch, round(n.onset / 0.01), round(n.offset / 0.01)) for n in notes] == [(26, 10, end)]
+    # off (threshold 0, or no hold to cut back), the offsets change nothing
+    assert decode_notes(frame, onset, **{**kwargs, "offset_threshold": None})[0].offset == pytest.approx(1.5)
+    no_hold = {**kwargs, "hold_threshold": None}
+    assert decode_notes(frame, onset, **no_hold)[0].offset == pytest.approx(0.8)
+
+
+
+def test_chunked_transcription_with_an_offset_head_equals_decoding_the_whole_file():
+    from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.inference import Transcriber
+    from sound2sheet.model import DataConfig, InferenceConfig
+
+    torch.manual_seed(1)
+    model = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8)).eval()
+    with torch.no_grad():  # outputs that vary: notes come and go, offset peaks here and there
+        model.classifier.out.bias.zero_()
+        model.classifier.offset_net.out.weight.normal_(0, 2.0)
+        model.classifier.offset_net.out.bias.zero_()
+    model.data_config = DataConfig()
+    audio = np.random.default_rng(2).normal(0, 0.1, int(16000 * 9.0)).astype(np.float32)
+    probs = model.probabilities(AudioProcessor.from_config(model.data_config).to_mel_spectrogram(audio))
+    levels = dict(classification_threshold=float(np.quantile(probs["frame"], 0.7)),
+                  onset_threshold=float(np.quantile(probs["onset"], 0.995)), normalize_peak=0.0,
+                  hold_threshold=float(np.quantile(probs["frame"], 0.05)), hold_after_ms=0.0)
+    cfg = InferenceConfig(**levels, offset_threshold=float(np.quantile(probs["offset"], 0.5)), offset_window_ms=30.0)
+    whole = model.decode(probs, cfg)[0]
+    assert whole and whole != model.decode(probs, InferenceConfig(**levels))[0]  # the offsets cut some notes
+    chunked = Transcriber(model, cfg, chunk_frames=200).transcribe_array(audio, 16000).notes
+    assert [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in chunked] == \
+        [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in whole]
+    with pytest.raises(ValueError, match="offset_threshold"):
+        InferenceConfig(offset_threshold=1.0)
