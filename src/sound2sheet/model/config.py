@@ -409,8 +409,8 @@ class DataConfig(_DictConfig):
     # recovered part of #56's offset loss, not most of it (docs/experiments.md #57).
     feature_mix_keep_ms: float = 0.0
     # False: a mixed crop teaches the onset (and velocity) targets only; the frame loss leaves out
-    # its whole mixed stretch, so the frame head (and with it the note ends) learns from unmixed
-    # crops alone (docs/experiments.md #58).
+    # its whole mixed stretch, so the frame head learns from unmixed crops alone. Offsets still
+    # fell (the mixing moves the shared features: docs/experiments.md #58), so mixing stays off.
     feature_mix_frame_targets: bool = True
     # Every file (train, val and test) as if scaled so its loudest sample sits here: what
     # InferenceConfig.normalize_peak does to a recording, so training sees the level inference
