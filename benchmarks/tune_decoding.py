@@ -120,16 +120,20 @@ def main() -> None:
         ap.error("--pedal needs a checkpoint with a sustain-pedal head (ModelConfig.pedal_head)")
     if args.offset_threshold is not None and any(args.offset_threshold) and not model.config.offset_dim:
         ap.error("--offset-threshold needs a checkpoint with an offset head (ModelConfig.offset_dim)")
-    offset_ts = [base.offset_threshold] if args.offset_threshold is None else args.offset_threshold
-    offset_ws = [base.offset_window_ms] if args.offset_window_ms is None else args.offset_window_ms
+
+    def swept(values: list[float] | None, saved: float) -> list[float]:
+        return [saved] if values is None else values  # not swept: the checkpoint's own setting
+
+    offset_ts = swept(args.offset_threshold, base.offset_threshold)
+    offset_ws = swept(args.offset_window_ms, base.offset_window_ms)
     # each offset option: (threshold, window ms); off once (its window does not matter)
     offsets = [(t, w) for t in offset_ts for w in (offset_ws if t else offset_ws[:1])]
-    levels = [base.normalize_peak] if args.normalize_peak is None else args.normalize_peak
-    gaps = [base.max_gap_ms] if args.max_gap_ms is None else args.max_gap_ms
-    ghosts = [base.ghost_threshold] if args.ghost_threshold is None else args.ghost_threshold
-    holds = [base.hold_threshold] if args.hold_threshold is None else args.hold_threshold
-    hold_ages = [base.hold_after_ms] if args.hold_after_ms is None else args.hold_after_ms
-    durations = [base.min_note_duration_ms] if args.min_duration_ms is None else args.min_duration_ms
+    levels = swept(args.normalize_peak, base.normalize_peak)
+    gaps = swept(args.max_gap_ms, base.max_gap_ms)
+    ghosts = swept(args.ghost_threshold, base.ghost_threshold)
+    holds = swept(args.hold_threshold, base.hold_threshold)
+    hold_ages = swept(args.hold_after_ms, base.hold_after_ms)
+    durations = swept(args.min_duration_ms, base.min_note_duration_ms)
     pieces: dict[float, list] = {level: [] for level in levels}  # normalize_peak -> [(probs, reference)]
     keys = []  # per piece: where it comes from, for --save-scores
     for dataset in args.dataset:

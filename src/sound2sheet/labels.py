@@ -61,20 +61,22 @@ def notes_to_rolls(
     keep = in_range & (off > 0) & (on < n_frames)
     for k, a, b, v in zip(pitch[keep], on[keep], off[keep], vel[keep]):
         frame[max(a, 0):min(b, n_frames), k] = 1.0
-        for d in range(-onset_radius, onset_radius + 1):
-            f = a + d
-            if 0 <= f < n_frames:
-                weight = 1.0 - abs(d) / (onset_radius + 1)
-                if weight > onset[f, k]:
-                    onset[f, k] = weight
-                    velocity[f, k] = v
+        for f, weight in _triangle(a, onset_radius, n_frames):
+            if weight > onset[f, k]:
+                onset[f, k] = weight
+                velocity[f, k] = v
     ends = in_range & (off + onset_radius >= 0) & (off - onset_radius < n_frames)
     for k, b in zip(pitch[ends], off[ends]):
-        for d in range(-onset_radius, onset_radius + 1):
-            f = b + d
-            if 0 <= f < n_frames:
-                offset[f, k] = max(offset[f, k], 1.0 - abs(d) / (onset_radius + 1))
+        for f, weight in _triangle(b, onset_radius, n_frames):
+            offset[f, k] = max(offset[f, k], weight)
     return PianoRolls(frame, onset, velocity, offset)
+
+
+def _triangle(center: int, radius: int, n_frames: int) -> list[tuple[int, float]]:
+    """``(frame, weight)`` of the soft target around ``center``: 1 there, ``1 - d / (radius + 1)``
+    at ``d`` frames from it, only frames inside ``0 .. n_frames - 1``."""
+    return [(center + d, 1.0 - abs(d) / (radius + 1)) for d in range(-radius, radius + 1)
+            if 0 <= center + d < n_frames]
 
 
 def pedal_roll(
