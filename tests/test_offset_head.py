@@ -115,3 +115,73 @@ def test_chunked_transcription_with_an_offset_head_equals_decoding_the_whole_fil
         [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in whole]
     with pytest.raises(ValueError, match="offset_threshold"):
         InferenceConfig(offset_threshold=1.0)
+
+
+def _with_key_stack(seed: int = 0) -> tuple[Sound2SheetModel, Sound2SheetModel]:
+    """A model with an offset head, and the same weights with a per-key offset stack whose
+    output layer is randomised (a trained one's is not zero)."""
+    torch.manual_seed(seed)
+    old = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8)).eval()
+    new = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4)).eval()
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert missing and all(k.startswith("offset_keys.") for k in missing) and not unexpected
+    return old, new
+
+
+def test_a_per_key_offset_stack_warm_starts_unchanged_is_detached_and_shares_its_weights_across_keys():
+    old, new = _with_key_stack()
+    mel = torch.randn(1, 128, 300)
+    with torch.no_grad():
+        a, b = old.forward_heads(mel), new.forward_heads(mel)
+        for head in a:  # a zero output layer: the offset logits too are as before
+            torch.testing.assert_close(a[head], b[head])
+        new.offset_keys.out.weight.normal_(0, 1.0)
+        b = new.forward_heads(mel)
+    assert not torch.allclose(a["offset"], b["offset"])
+    for head in ("frame", "onset", "velocity"):
+        torch.testing.assert_close(a[head], b[head])
+    # one set of weights for every key: key 40's correction from key 3's probabilities is key 3's
+    logits = {h: torch.randn(1, 300, 88) for h in ("frame", "onset", "offset")}
+    swapped = {h: v[..., [40 if k == 3 else 3 if k == 40 else k for k in range(88)]] for h, v in logits.items()}
+    with torch.no_grad():
+        c, d = new._offset_by_key(logits), new._offset_by_key(swapped)
+    torch.testing.assert_close(c[..., 3], d[..., 40])
+    torch.testing.assert_close(c[..., 50], d[..., 50])
+    new.OFFSET_SPAN_FRAMES = 40  # short spans (their reach from real input) give the same output
+    with torch.no_grad():
+        torch.testing.assert_close(new._offset_by_key(logits), c)
+    del new.OFFSET_SPAN_FRAMES
+    new.train()
+    new.offset_keys.out.weight.grad = None
+    new.forward_heads(mel)["offset"].sum().backward()
+    grads = {n: p.grad for n, p in new.named_parameters()}
+    assert grads["offset_keys.inp.weight"] is not None and grads["offset_keys.inp.weight"].abs().sum() > 0
+    allowed = ("classifier.offset_net.", "offset_keys.")
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
+    with pytest.raises(ValueError, match="offset_key_dim"):
+        tiny_model_config(refine_layers=2, refine_dim=16, offset_key_dim=4)  # no offset head to correct
+
+
+def test_chunked_transcription_with_a_per_key_offset_stack_equals_decoding_the_whole_file():
+    from sound2sheet.core.audio import AudioProcessor
+    from sound2sheet.inference import Transcriber
+    from sound2sheet.model import DataConfig, InferenceConfig
+
+    _, model = _with_key_stack(seed=3)
+    with torch.no_grad():
+        model.classifier.out.bias.zero_()
+        model.offset_keys.out.weight.normal_(0, 2.0)
+    model.data_config = DataConfig()
+    transcriber = Transcriber(model, InferenceConfig(), chunk_frames=200)
+    assert transcriber.context >= model.encoder.overlap + 2 * model.config.refine_radius_frames
+    audio = np.random.default_rng(4).normal(0, 0.1, int(16000 * 9.0)).astype(np.float32)
+    probs = model.probabilities(AudioProcessor.from_config(model.data_config).to_mel_spectrogram(audio))
+    levels = dict(classification_threshold=float(np.quantile(probs["frame"], 0.7)),
+                  onset_threshold=float(np.quantile(probs["onset"], 0.995)), normalize_peak=0.0,
+                  hold_threshold=float(np.quantile(probs["frame"], 0.05)), hold_after_ms=0.0)
+    cfg = InferenceConfig(**levels, offset_threshold=float(np.quantile(probs["offset"], 0.5)), offset_window_ms=30.0)
+    whole = model.decode(probs, cfg)[0]
+    assert whole and whole != model.decode(probs, InferenceConfig(**levels))[0]
+    chunked = Transcriber(model, cfg, chunk_frames=200).transcribe_array(audio, 16000).notes
+    assert [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in chunked] == \
+        [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in whole]

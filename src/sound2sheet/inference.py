@@ -78,7 +78,7 @@ class Transcriber:
         # Context either side of a chunk: the encoder's cross-fade, the head's convolutions
         # (refiner included) and the pitch spectrum's long window, so chunked output equals
         # whole-file output.
-        needed = model.encoder.overlap + model.config.refine_radius_frames + self.data_config.feature_reach_frames + 16
+        needed = model.encoder.overlap + model.config.head_radius_frames + self.data_config.feature_reach_frames + 16
         self.context = context_frames if context_frames is not None else max(self.window // 2, needed)
         if self.context < needed:
             log.warning("context_frames=%d is less than the %d frames this model looks across: chunked "

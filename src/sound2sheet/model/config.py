@@ -135,6 +135,12 @@ class ModelConfig(_DictConfig):
     # event that ends pedal-extended notes, which decay below the frame head's threshold long
     # before it (docs/experiments.md #59). 0: no offset head.
     offset_dim: int = 0
+    # > 0 (with offset_dim): a second offset stack of that width, one set of weights shared by
+    # every key, over each key's own frame, onset and offset probabilities (detached), whose
+    # output is added to the offset logits. The first stack squeezes 88 keys through offset_dim
+    # channels; this one reads where each key's own activation falls, and learns it once for the
+    # whole keyboard (docs/experiments.md #61). Doubles the offset head's reach.
+    offset_key_dim: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -204,6 +210,8 @@ class ModelConfig(_DictConfig):
             raise ConfigError("pedal_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
         if self.offset_dim < 0 or (self.offset_dim and not self.refine_layers):
             raise ConfigError("offset_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
+        if self.offset_key_dim < 0 or (self.offset_key_dim and not self.offset_dim):
+            raise ConfigError("offset_key_dim must be >= 0 and needs the offset head (offset_dim >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:
@@ -230,6 +238,12 @@ class ModelConfig(_DictConfig):
     def refine_radius_frames(self) -> int:
         """Frames either side that the temporal refiner looks at (0 without one)."""
         return (self.refine_kernel // 2) * (2 ** self.refine_layers - 1)
+
+    @property
+    def head_radius_frames(self) -> int:
+        """Frames either side that any head's convolutions after the trunk look at: the
+        refiner's reach, twice with the per-key offset stack (it reads the refined heads)."""
+        return self.refine_radius_frames * (2 if self.offset_key_dim else 1)
 
     def ast_kwargs(self) -> dict[str, Any]:
         """``ASTConfig`` kwargs for a from-scratch encoder: size preset, then overrides."""

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sound2sheet.decoding import binarize, decode_notes
-from sound2sheet.model.classifier import PianoRollClassifier
+from sound2sheet.model.classifier import PianoRollClassifier, TemporalRefiner
 from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig
 from sound2sheet.model.encoder import ASTWrapper
 from sound2sheet.model.spans import map_time_spans
@@ -176,6 +176,8 @@ class Sound2SheetModel(nn.Module):
     input frame ``f``: the time contract of :mod:`sound2sheet.timing` holds end to end.
     """
 
+    OFFSET_SPAN_FRAMES = 1024  # the per-key offset stack's spans (88 keys x frames x channels)
+
     def __init__(self, config: ModelConfig, freeze_encoder: bool | None = None, encoder_config: dict | None = None,
                  cached_encoder: bool = False) -> None:
         super().__init__()
@@ -195,6 +197,11 @@ class Sound2SheetModel(nn.Module):
         self.pitch = (PitchBranch(config.pitch_bins, config.pitch_dim, self.classifier.extra_dim)
                       if config.pitch_bins else None)
         self.harmonic = HarmonicBranch(config, len(heads)) if config.harmonics else None
+        # each key's frame (and onset) and offset probabilities -> an offset logit correction
+        self.offset_keys: TemporalRefiner | None = None
+        if config.offset_key_dim:
+            inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
+            self.offset_keys = TemporalRefiner(inputs, 1, config, dim=config.offset_key_dim)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -220,7 +227,21 @@ class Sound2SheetModel(nn.Module):
             corrections = self.harmonic(pitch)
             for i, head in enumerate(self.heads):
                 out[head] = out[head] + corrections[..., i]
+        if self.offset_keys is not None:
+            out["offset"] = out["offset"] + self._offset_by_key(out)
         return out
+
+    def _offset_by_key(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{head: logits [batch, frames, keys]} -> offset corrections [batch, frames, keys]``:
+        the per-key stack runs on each key's probabilities (detached: it cannot move the note
+        heads) with the keys folded into the batch, so every key shares its weights."""
+        names = [h for h in ("frame", "onset") if h in out] + ["offset"]
+        x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
+        bsz, frames, keys, c = x.shape
+        x = x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames)
+        y = map_time_spans(lambda z: self.offset_keys(z.transpose(1, 2))[0], x, span=self.OFFSET_SPAN_FRAMES,
+                           reach=self.config.refine_radius_frames, out_dim=1)  # [B * K, T, 1]
+        return y.reshape(bsz, keys, frames).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
         """``mel [batch, n_mels, frames] -> frame logits [batch, frames, num_keys]``, or the
