@@ -45,6 +45,10 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=None, help="score only the first N s of each piece")
     parser.add_argument("--hold-threshold", type=float, default=0.05)
     parser.add_argument("--hold-after-ms", type=float, default=100.0)
+    parser.add_argument("--offset-threshold", type=float, default=None,
+                        help="the offset rule's threshold (default: the checkpoint's)")
+    parser.add_argument("--offset-window-ms", type=float, default=None,
+                        help="the offset rule's window (default: the checkpoint's)")
     parser.add_argument("--peak-threshold", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32")
     args = parser.parse_args()
@@ -64,8 +68,10 @@ def main() -> None:
         parser.error("the checkpoint has no offset head (ModelConfig.offset_dim)")
     processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config
+    base = dataclasses.replace(base, **{k: v for k, v in (("offset_threshold", args.offset_threshold),
+                                                          ("offset_window_ms", args.offset_window_ms)) if v is not None})
     if not base.offset_threshold:
-        parser.error("the checkpoint's decoding has the offset rule off: set InferenceConfig.offset_threshold")
+        parser.error("the checkpoint's decoding has the offset rule off: pass --offset-threshold")
     held = dataclasses.replace(base, hold_threshold=args.hold_threshold, hold_after_ms=args.hold_after_ms)
     variants = [("shipped", False, base), ("no offsets", False, dataclasses.replace(base, offset_threshold=0.0)),
                 ("true", True, base), (f"true, hold {args.hold_threshold:g}/{args.hold_after_ms:g}", True, held)]
