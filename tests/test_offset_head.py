@@ -185,3 +185,33 @@ def test_chunked_transcription_with_a_per_key_offset_stack_equals_decoding_the_w
     chunked = Transcriber(model, cfg, chunk_frames=200).transcribe_array(audio, 16000).notes
     assert [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in chunked] == \
         [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in whole]
+
+
+def test_the_per_key_offset_stack_reads_each_keys_own_partials():
+    from tests.test_harmonic import PITCH_ROWS
+
+    torch.manual_seed(5)
+    shape = dict(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4, pitch_bins=PITCH_ROWS)
+    old = Sound2SheetModel(tiny_model_config(**shape)).eval()
+    new = Sound2SheetModel(tiny_model_config(**shape, offset_key_partials=3)).eval()
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert sorted(missing) == ["offset_key_partials.bias", "offset_key_partials.weight"] and not unexpected
+    features = torch.randn(1, 128 + PITCH_ROWS, 300)
+    with torch.no_grad():
+        for model in (old, new):
+            model.offset_keys.out.weight.normal_(0, 1.0)
+        new.offset_keys.load_state_dict(old.offset_keys.state_dict())
+        a, b = old.forward_heads(features), new.forward_heads(features)
+        for head in a:  # zero-initialised: as before
+            torch.testing.assert_close(a[head], b[head])
+        new.offset_key_partials.weight.normal_(0, 1.0)
+        louder = features.clone()
+        fundamental = int(new.offset_rows[40 * 3])  # key 40's first partial
+        louder[:, 128 + fundamental, 150:] += 3.0
+        c, d = new.forward_heads(features), new.forward_heads(louder)
+    assert not torch.allclose(c["offset"][..., 40], d["offset"][..., 40])
+    torch.testing.assert_close(c["offset"][..., 10], d["offset"][..., 10])  # its partials are elsewhere
+    for head in ("frame", "onset", "velocity"):  # the note heads do not read it
+        torch.testing.assert_close(c[head], new.forward_heads(features)[head])
+    with pytest.raises(ValueError, match="offset_key_partials"):
+        tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4, offset_key_partials=3)

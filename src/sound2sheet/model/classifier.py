@@ -36,9 +36,12 @@ class TemporalRefiner(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(corrections [batch, frames, out_dim], hidden [batch, frames, refine_dim])``."""
+    def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(corrections [batch, frames, out_dim], hidden [batch, frames, refine_dim])``;
+        ``extra [batch, dim, frames]`` (another input's projection) is added after the input layer."""
         x = self.inp(features.transpose(1, 2))
+        if extra is not None:
+            x = x + extra
         for block in self.blocks:
             x = x + block(x)
         hidden = nn.functional.gelu(x)

@@ -141,6 +141,10 @@ class ModelConfig(_DictConfig):
     # channels; this one reads where each key's own activation falls, and learns it once for the
     # whole keyboard (docs/experiments.md #61). Doubles the offset head's reach.
     offset_key_dim: int = 0
+    # > 0 (with offset_key_dim and the pitch rows): the per-key offset stack also reads the
+    # pitch spectrum at the key's first this-many partials, where a damper's fall shows as the
+    # key's own energy dropping (docs/experiments.md #62).
+    offset_key_partials: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -212,6 +216,9 @@ class ModelConfig(_DictConfig):
             raise ConfigError("offset_dim must be >= 0 and needs the refiner's shape (refine_layers >= 1)")
         if self.offset_key_dim < 0 or (self.offset_key_dim and not self.offset_dim):
             raise ConfigError("offset_key_dim must be >= 0 and needs the offset head (offset_dim >= 1)")
+        if self.offset_key_partials < 0 or (self.offset_key_partials and not (self.offset_key_dim and self.pitch_bins)):
+            raise ConfigError("offset_key_partials must be >= 0 and needs the per-key offset stack "
+                              "(offset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:

@@ -97,6 +97,19 @@ class PitchBranch(nn.Module):
         return self.out(nn.functional.gelu(self.conv(pitch))).transpose(1, 2)
 
 
+def partial_rows(config: ModelConfig, ratios: list[float]) -> torch.Tensor:
+    """Pitch-spectrum rows ``[keys * len(ratios)]`` (key-major) at each key's frequency times
+    each ratio (row of the fundamental + round(b * 12 log2 r), b rows a semitone); rows past
+    either end are ``pitch_bins``, a row of zeros the caller pads on."""
+    from sound2sheet.core.features import PITCH_LOWEST_MIDI
+
+    b, keys = config.harmonic_bins_per_semitone, config.num_piano_keys
+    first = round((config.min_midi_note - PITCH_LOWEST_MIDI) * b)
+    offsets = [round(b * 12 * math.log2(r)) for r in ratios]
+    at = torch.tensor([[first + k * b + o for o in offsets] for k in range(keys)], dtype=torch.long)
+    return at.masked_fill((at < 0) | (at >= config.pitch_bins), config.pitch_bins).flatten()
+
+
 class HarmonicBranch(nn.Module):
     """``pitch rows [batch, bins, frames] -> logit corrections [batch, frames, keys, heads]``.
 
@@ -117,18 +130,10 @@ class HarmonicBranch(nn.Module):
 
     def __init__(self, config: ModelConfig, num_heads: int) -> None:
         super().__init__()
-        from sound2sheet.core.features import PITCH_LOWEST_MIDI
-
-        b, keys = config.harmonic_bins_per_semitone, config.num_piano_keys
-        first = round((config.min_midi_note - PITCH_LOWEST_MIDI) * b)
-
-        def rows_at(ratios: list[float]) -> torch.Tensor:  # [keys * len(ratios)], key-major; past either end -> `bins`
-            offsets = [round(b * 12 * math.log2(r)) for r in ratios]
-            at = torch.tensor([[first + k * b + o for o in offsets] for k in range(keys)], dtype=torch.long)
-            return at.masked_fill((at < 0) | (at >= config.pitch_bins), config.pitch_bins).flatten()
-
-        self.register_buffer("rows", rows_at(list(range(1, config.harmonics + 1))), persistent=False)
-        self.register_buffer("sub_rows", rows_at([1 / h for h in range(2, config.subharmonics + 2)]), persistent=False)
+        keys = config.num_piano_keys
+        self.register_buffer("rows", partial_rows(config, list(range(1, config.harmonics + 1))), persistent=False)
+        self.register_buffer("sub_rows", partial_rows(config, [1 / h for h in range(2, config.subharmonics + 2)]),
+                             persistent=False)
         self.harmonics, self.subharmonics, self.keys = config.harmonics, config.subharmonics, keys
         c = config.harmonic_channels
         self.conv = nn.Conv2d(1, c, 3, padding=1)
@@ -202,6 +207,15 @@ class Sound2SheetModel(nn.Module):
         if config.offset_key_dim:
             inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
             self.offset_keys = TemporalRefiner(inputs, 1, config, dim=config.offset_key_dim)
+        # and, with offset_key_partials, the pitch rows at the key's first partials (zero-initialised,
+        # so a warm start from a model without them decodes as before)
+        self.offset_key_partials: nn.Conv1d | None = None
+        if config.offset_key_partials:
+            self.offset_key_partials = nn.Conv1d(config.offset_key_partials, config.offset_key_dim, 1)
+            nn.init.zeros_(self.offset_key_partials.weight)
+            nn.init.zeros_(self.offset_key_partials.bias)
+            self.register_buffer("offset_rows", partial_rows(config, list(range(1, config.offset_key_partials + 1))),
+                                 persistent=False)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -228,19 +242,27 @@ class Sound2SheetModel(nn.Module):
             for i, head in enumerate(self.heads):
                 out[head] = out[head] + corrections[..., i]
         if self.offset_keys is not None:
-            out["offset"] = out["offset"] + self._offset_by_key(out)
+            out["offset"] = out["offset"] + self._offset_by_key(out, pitch)
         return out
 
-    def _offset_by_key(self, out: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _offset_by_key(self, out: dict[str, torch.Tensor], pitch: torch.Tensor | None = None) -> torch.Tensor:
         """``{head: logits [batch, frames, keys]} -> offset corrections [batch, frames, keys]``:
         the per-key stack runs on each key's probabilities (detached: it cannot move the note
-        heads) with the keys folded into the batch, so every key shares its weights."""
+        heads) and, with ``offset_key_partials``, its pitch rows (``pitch [batch, bins,
+        frames]``), with the keys folded into the batch, so every key shares its weights."""
         names = [h for h in ("frame", "onset") if h in out] + ["offset"]
         x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
         bsz, frames, keys, c = x.shape
         x = x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames)
-        y = map_time_spans(lambda z: self.offset_keys(z.transpose(1, 2))[0], x, span=self.OFFSET_SPAN_FRAMES,
-                           reach=self.config.refine_radius_frames, out_dim=1)  # [B * K, T, 1]
+        if self.offset_key_partials is not None:
+            rows = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, self.offset_rows)  # [B, K * P, T]
+            x = torch.cat([x, rows.reshape(bsz * keys, -1, frames).to(x.dtype)], dim=1)
+
+        def stack(z: torch.Tensor) -> torch.Tensor:  # [B * K, C (+ P), n] -> [B * K, n, 1]
+            extra = self.offset_key_partials(z[:, c:]) if self.offset_key_partials is not None else None
+            return self.offset_keys(z[:, :c].transpose(1, 2), extra)[0]
+
+        y = map_time_spans(stack, x, span=self.OFFSET_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
         return y.reshape(bsz, keys, frames).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):
