@@ -26,6 +26,7 @@ import dataclasses
 import itertools
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,6 +42,17 @@ from sound2sheet.model import InferenceConfig, Sound2SheetModel
 # the grids of the four fields swept by default (the others default to the checkpoint's own setting)
 DEFAULT_GRID = {"frame": [0.3, 0.4, 0.5, 0.6], "onset": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7], "reonset_ms": [0.0],
                 "reonset_threshold": [0.0]}
+
+
+class Trial(NamedTuple):
+    """One grid point: its pooled scores, the decoding, the pedal option (label, overrides) and
+    each piece's scores."""
+
+    onset_f1: float
+    offset_f1: float
+    config: InferenceConfig
+    pedal: tuple[str, dict]
+    scores: list[dict]
 
 
 def main() -> None:
@@ -177,28 +189,28 @@ def main() -> None:
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
-        results.append((onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration,
-                        offset, pedal, level, scores))
+        results.append(Trial(onset_f1, offset_f1, config, pedal, scores))
         print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {offset[0]:g} / {offset[1]:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
-    top = max(r[0] for r in results)
-    (onset_f1, offset_f1, frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, offset, pedal,
-     level, scores) = max((r for r in results if r[0] >= top - args.tie_within), key=lambda r: (r[1], r[0]))
-    print(f"\nbest: frame {frame_t}, onset {onset_t}, min re-onset {reonset:g} ms, re-onset threshold {reonset_t:g}, "
-          f"ghost threshold {ghost:g}, max gap {gap:g} ms, hold threshold {hold:g} after {hold_age:g} ms, min duration {duration:g} ms, offset {offset[0]:g} within {offset[1]:g} ms, pedal {pedal[0]}, normalize peak {level:g}: note-onset F1 {onset_f1:.4f}, "
-          f"note-with-offset F1 {offset_f1:.4f}")
-    flags = (f"--inference classification_threshold={frame_t} --inference onset_threshold={onset_t} "
-             f"--inference min_reonset_ms={reonset:g} --inference reonset_threshold={reonset_t:g} "
-             f"--inference ghost_threshold={ghost:g} --inference max_gap_ms={gap:g} --inference hold_threshold={hold:g} --inference hold_after_ms={hold_age:g} "
-             f"--inference min_note_duration_ms={duration:g} "
-             f"--inference offset_threshold={offset[0]:g} --inference offset_window_ms={offset[1]:g} "
-             f"--inference normalize_peak={level:g}")
-    flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in pedal[1].items())
+    top = max(t.onset_f1 for t in results)
+    best = max((t for t in results if t.onset_f1 >= top - args.tie_within), key=lambda t: (t.offset_f1, t.onset_f1))
+    c = best.config
+    print(f"\nbest: frame {c.classification_threshold}, onset {c.onset_threshold}, min re-onset {c.min_reonset_ms:g} ms, "
+          f"re-onset threshold {c.reonset_threshold:g}, ghost threshold {c.ghost_threshold:g}, max gap {c.max_gap_ms:g} ms, "
+          f"hold threshold {c.hold_threshold:g} after {c.hold_after_ms:g} ms, min duration {c.min_note_duration_ms:g} ms, "
+          f"offset {c.offset_threshold:g} within {c.offset_window_ms:g} ms, pedal {best.pedal[0]}, "
+          f"normalize peak {c.normalize_peak:g}: note-onset F1 {best.onset_f1:.4f}, note-with-offset F1 {best.offset_f1:.4f}")
+    flags = (f"--inference classification_threshold={c.classification_threshold} --inference onset_threshold={c.onset_threshold} "
+             + "".join(f"--inference {name}={getattr(c, name):g} " for name in (
+                 "min_reonset_ms", "reonset_threshold", "ghost_threshold", "max_gap_ms", "hold_threshold", "hold_after_ms",
+                 "min_note_duration_ms", "offset_threshold", "offset_window_ms"))
+             + f"--inference normalize_peak={c.normalize_peak:g}")
+    flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in best.pedal[1].items())
     print(f"flags: {flags}")
     if args.save_scores is not None:
         rows = [{**key, "note_onset_f1": s["note_onset_f1"], "note_offset_f1": s["note_offset_f1"]}
-                for key, s in zip(keys, scores)]
+                for key, s in zip(keys, best.scores)]
         args.save_scores.write_text(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split,
                                                 "max_seconds": args.max_seconds, "flags": flags, "pieces": rows},
                                                indent=1) + "\n")
