@@ -64,7 +64,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
-    if "offset" not in model.heads and not model.config.offset_dim:
+    if not model.config.offset_dim:
         parser.error("the checkpoint has no offset head (ModelConfig.offset_dim)")
     processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config
