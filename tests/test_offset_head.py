@@ -212,3 +212,37 @@ def test_the_per_key_offset_stack_reads_each_keys_own_partials():
         torch.testing.assert_close(c[head], new.forward_heads(features)[head])
     with pytest.raises(ValueError, match="offset_key_partials"):
         tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4, offset_key_partials=3)
+
+
+def test_the_per_key_offset_stack_can_hear_the_whole_keyboard():
+    _, old = _with_key_stack(seed=6)
+    new = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4,
+                                             offset_key_context=True)).eval()
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert sorted(missing) == ["offset_key_context.bias", "offset_key_context.weight"] and not unexpected
+    mel = torch.randn(1, 128, 300)
+    with torch.no_grad():
+        for model in (old, new):
+            model.offset_keys.out.weight.normal_(0, 1.0)
+        new.offset_keys.load_state_dict(old.offset_keys.state_dict())
+        a, b = old.forward_heads(mel), new.forward_heads(mel)
+        for head in a:  # zero-initialised: as before
+            torch.testing.assert_close(a[head], b[head])
+        new.offset_key_context.weight.normal_(0, 1.0)
+        logits = {h: torch.randn(1, 300, 88) for h in ("frame", "onset", "offset")}
+        other = {h: v.clone() for h, v in logits.items()}
+        other["frame"][0, 150:, 10] += 5.0  # key 10 starts sounding: every key hears it
+        c, d = new._offset_by_key(logits), new._offset_by_key(other)
+        assert not torch.allclose(c[..., 40], d[..., 40])
+        torch.testing.assert_close(old._offset_by_key(logits)[..., 40], old._offset_by_key(other)[..., 40])
+        new.OFFSET_SPAN_FRAMES = 40  # short spans give the same output
+        torch.testing.assert_close(new._offset_by_key(logits), c)
+        del new.OFFSET_SPAN_FRAMES
+    new.train()
+    new.forward_heads(mel)["offset"].sum().backward()
+    grads = {n: p.grad for n, p in new.named_parameters()}
+    assert grads["offset_key_context.weight"].abs().sum() > 0
+    allowed = ("classifier.offset_net.", "offset_keys.", "offset_key_context.")
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
+    with pytest.raises(ValueError, match="offset_key_context"):
+        tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_context=True)

@@ -145,6 +145,11 @@ class ModelConfig(_DictConfig):
     # pitch spectrum at the key's first this-many partials, where a damper's fall shows as the
     # key's own energy dropping (docs/experiments.md #62).
     offset_key_partials: int = 0
+    # With offset_key_dim: the per-key offset stack also reads the whole keyboard, a
+    # zero-initialised linear map of every key's probabilities in each frame, the same for all
+    # keys. A pedal's release ends every held key at once, which no single key's evidence tells
+    # from its own slow decay (docs/experiments.md #65).
+    offset_key_context: bool = False
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -219,6 +224,8 @@ class ModelConfig(_DictConfig):
         if self.offset_key_partials < 0 or (self.offset_key_partials and not (self.offset_key_dim and self.pitch_bins)):
             raise ConfigError("offset_key_partials must be >= 0 and needs the per-key offset stack "
                               "(offset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
+        if self.offset_key_context and not self.offset_key_dim:
+            raise ConfigError("offset_key_context needs the per-key offset stack (offset_key_dim >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:

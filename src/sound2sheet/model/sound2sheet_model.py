@@ -216,6 +216,13 @@ class Sound2SheetModel(nn.Module):
             nn.init.zeros_(self.offset_key_partials.bias)
             self.register_buffer("offset_rows", partial_rows(config, list(range(1, config.offset_key_partials + 1))),
                                  persistent=False)
+        # and, with offset_key_context, the whole keyboard's probabilities, the same for every key
+        self.offset_key_context: nn.Linear | None = None
+        if config.offset_key_context:
+            inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
+            self.offset_key_context = nn.Linear(config.num_piano_keys * inputs, config.offset_key_dim)
+            nn.init.zeros_(self.offset_key_context.weight)
+            nn.init.zeros_(self.offset_key_context.bias)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -248,18 +255,26 @@ class Sound2SheetModel(nn.Module):
     def _offset_by_key(self, out: dict[str, torch.Tensor], pitch: torch.Tensor | None = None) -> torch.Tensor:
         """``{head: logits [batch, frames, keys]} -> offset corrections [batch, frames, keys]``:
         the per-key stack runs on each key's probabilities (detached: it cannot move the note
-        heads) and, with ``offset_key_partials``, its pitch rows (``pitch [batch, bins,
-        frames]``), with the keys folded into the batch, so every key shares its weights."""
+        heads), with ``offset_key_partials`` its pitch rows (``pitch [batch, bins, frames]``)
+        and with ``offset_key_context`` the keyboard's summary, with the keys folded into the
+        batch, so every key shares its weights."""
         names = [h for h in ("frame", "onset") if h in out] + ["offset"]
         x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
         bsz, frames, keys, c = x.shape
-        x = x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames)
+        extras: list[torch.Tensor] = []  # [B * K, channels, T] each, cut into spans with x
         if self.offset_key_partials is not None:
             rows = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, self.offset_rows)  # [B, K * P, T]
-            x = torch.cat([x, rows.reshape(bsz * keys, -1, frames).to(x.dtype)], dim=1)
+            extras.append(rows.reshape(bsz * keys, -1, frames).to(x.dtype))
+        if self.offset_key_context is not None:
+            context = self.offset_key_context(x.reshape(bsz, frames, keys * c)).transpose(1, 2).to(x.dtype)  # [B, D, T]
+            extras.append(context.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, frames))
+        x = torch.cat([x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames), *extras], dim=1)
+        p = self.offset_key_partials.in_channels if self.offset_key_partials is not None else 0
 
-        def stack(z: torch.Tensor) -> torch.Tensor:  # [B * K, C (+ P), n] -> [B * K, n, 1]
-            extra = self.offset_key_partials(z[:, c:]) if self.offset_key_partials is not None else None
+        def stack(z: torch.Tensor) -> torch.Tensor:  # [B * K, C (+ P) (+ D), n] -> [B * K, n, 1]
+            extra = self.offset_key_partials(z[:, c:c + p]) if self.offset_key_partials is not None else None
+            if self.offset_key_context is not None:
+                extra = z[:, c + p:] if extra is None else extra + z[:, c + p:]
             return self.offset_keys(z[:, :c].transpose(1, 2), extra)[0]
 
         y = map_time_spans(stack, x, span=self.OFFSET_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
