@@ -55,9 +55,8 @@ def main() -> None:
 
     import torch
 
-    from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
     from sound2sheet.decoding import onset_peaks
-    from sound2sheet.evaluate import collect_pairs, reference_notes
+    from sound2sheet.evaluate import hear_pairs
     from sound2sheet.inference import load_model
     from sound2sheet.labels import notes_to_rolls
     from sound2sheet.metrics import note_scores
@@ -66,7 +65,6 @@ def main() -> None:
     model = load_model(args.checkpoint)
     if not model.config.offset_dim:
         parser.error("the checkpoint has no offset head (ModelConfig.offset_dim)")
-    processor = AudioProcessor.from_config(model.data_config)
     base = model.inference_config
     base = dataclasses.replace(base, **{k: v for k, v in (("offset_threshold", args.offset_threshold),
                                                           ("offset_window_ms", args.offset_window_ms)) if v is not None})
@@ -76,24 +74,18 @@ def main() -> None:
     variants = [("shipped", False, base), ("no offsets", False, dataclasses.replace(base, offset_threshold=0.0)),
                 ("true", True, base), (f"true, hold {args.hold_threshold:g}/{args.hold_after_ms:g}", True, held)]
     rows = []
-    for pair in collect_pairs(args.dir):
-        whole = processor.load_audio(pair.audio)
-        audio = whole if args.max_seconds is None else whole[: int(args.max_seconds * processor.sample_rate)]
-        features = processor.features(audio * peak_gain(audio_peak(whole), base.normalize_peak))
-        probs = model.probabilities(features, args.precision)
-        reference = reference_notes(pair.midi)
-        if args.max_seconds is not None:
-            reference = [n for n in reference if n.onset < args.max_seconds]
-        true = notes_to_rolls(reference, probs["frame"].shape[1], processor.hop_s,
+    for heard in hear_pairs(model, args.dir, args.max_seconds, args.precision):
+        probs, reference = heard.probs, heard.reference
+        true = notes_to_rolls(reference, probs["frame"].shape[1], heard.hop_s,
                               min_pitch=model.config.min_midi_note).offset[None]
         values = []
         for _, use_true, config in variants:
             notes = model.decode(dict(probs, offset=true) if use_true else probs, config)[0]
             values.append(note_scores(reference, notes)["note_offset_f1"])
         for t in args.peak_threshold:
-            values += event_scores(onset_peaks(probs["offset"][0], t), reference, processor.hop_s,
+            values += event_scores(onset_peaks(probs["offset"][0], t), reference, heard.hop_s,
                                    model.config.min_midi_note)
-        rows.append((pair.name, values))
+        rows.append((heard.pair.name, values))
     labels = [v[0] for v in variants] + [f"peaks>={t:g} {m}" for t in args.peak_threshold for m in ("P", "R", "F1")]
     print("note-with-offset F1 by offsets used, then the head's peaks as offset events (50 ms)")
     print("| piece | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))

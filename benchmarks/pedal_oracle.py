@@ -29,9 +29,8 @@ def main() -> None:
 
     import torch
 
-    from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
     from sound2sheet.decoding import decode_notes
-    from sound2sheet.evaluate import collect_pairs, reference_notes, score_piece
+    from sound2sheet.evaluate import hear_pairs, score_piece
     from sound2sheet.inference import load_model
     from sound2sheet.labels import pedal_roll
     from sound2sheet.metrics import frame_counts, frame_scores
@@ -39,28 +38,22 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint)
-    processor = AudioProcessor.from_config(model.data_config)
-    kwargs = model.inference_config.decoder_kwargs(processor.hop_s, model.config.min_midi_note)
+    kwargs = model.inference_config.decoder_kwargs(model.config.hop_s, model.config.min_midi_note)
     keys = ("note_onset_f1", "note_offset_f1")
     rows = []
-    for pair in collect_pairs(args.dir):
-        whole = processor.load_audio(pair.audio)  # at the level Transcriber gives it
-        audio = whole if args.max_seconds is None else whole[: int(args.max_seconds * processor.sample_rate)]
-        features = processor.feature_tensor(audio * peak_gain(audio_peak(whole), model.inference_config.normalize_peak))
-        probs = {k: v[0] for k, v in model.probabilities(features.unsqueeze(0)).items()}
+    for heard in hear_pairs(model, args.dir, args.max_seconds):
+        pair, reference, hop_s = heard.pair, heard.reference, heard.hop_s
+        probs = {k: v[0] for k, v in heard.probs.items()}
         own = probs.pop("pedal", None)
-        reference = reference_notes(pair.midi)
-        if args.max_seconds is not None:
-            reference = [n for n in reference if n.onset < args.max_seconds]
         plain = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), **kwargs)
-        pedal = pedal_roll(read_pedal_intervals(pair.midi), len(probs["frame"]), processor.hop_s)
+        pedal = pedal_roll(read_pedal_intervals(pair.midi), len(probs["frame"]), hop_s)
         held = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=pedal, **kwargs)
-        scores = [score_piece(reference, plain, processor.hop_s), score_piece(reference, held, processor.hop_s)]
+        scores = [score_piece(reference, plain, hop_s), score_piece(reference, held, hop_s)]
         extra = []
         if own is not None:
             own = own[:, 0]
             learnt = decode_notes(probs["frame"], probs.get("onset"), probs.get("velocity"), pedal=own, **kwargs)
-            scores.append(score_piece(reference, learnt, processor.hop_s))
+            scores.append(score_piece(reference, learnt, hop_s))
             agreement = frame_scores(frame_counts(own >= model.inference_config.pedal_threshold, pedal >= 0.5))
             extra = [agreement["frame_accuracy"], agreement["frame_f1"]]
         rows.append((pair.name, float(pedal.mean()), [s[k] for k in keys for s in scores] + extra))

@@ -108,3 +108,25 @@ def test_evaluate_runs_the_model(trained, tmp_path, capsys):
     # scoring the saved transcriptions gives the same numbers
     again = evaluate(collect_pairs(pairs_dir), predictions=tmp_path / "pred")
     assert again["mean"]["note_onset_f1"] == pytest.approx(report["mean"]["note_onset_f1"], abs=1e-6)
+
+
+def test_hear_pairs_gives_what_transcription_decodes(trained, tmp_path):
+    from sound2sheet.evaluate import hear_pairs
+    from sound2sheet.inference import Transcriber
+    from sound2sheet.timing import num_frames_for_duration
+
+    model, data, _ = trained
+    for name in ("short", "long"):
+        (tmp_path / f"{name}.flac").write_bytes((data / "audio" / f"{name}.flac").read_bytes())
+        (tmp_path / f"{name}.mid").write_bytes((data / "midi" / f"{name}.mid").read_bytes())
+    heard = {h.pair.name: h for h in hear_pairs(model, tmp_path)}
+    for name, h in heard.items():
+        decoded = model.decode(h.probs)[0]
+        transcribed = Transcriber(model).transcribe_file(h.pair.audio).notes
+        assert decoded and [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in decoded] == \
+            [(n.pitch, round(n.onset, 2), round(n.offset, 2)) for n in transcribed]
+    cut = next(h for h in hear_pairs(model, tmp_path, max_seconds=3.0) if h.pair.name == "long")
+    dc = model.data_config
+    assert cut.probs["frame"].shape[1] == num_frames_for_duration(3.0, dc.sample_rate, dc.win_length, dc.hop_length)
+    assert cut.reference
+    assert all(n.onset < 3.0 for n in cut.reference) and len(cut.reference) < len(heard["long"].reference)

@@ -155,10 +155,10 @@ def test_a_per_key_offset_stack_warm_starts_unchanged_is_detached_and_shares_its
         c, d = new._offset_by_key(logits), new._offset_by_key(swapped)
     torch.testing.assert_close(c[..., 3], d[..., 40])
     torch.testing.assert_close(c[..., 50], d[..., 50])
-    new.OFFSET_SPAN_FRAMES = 40  # short spans (their reach from real input) give the same output
+    new.KEY_SPAN_FRAMES = 40  # short spans (their reach from real input) give the same output
     with torch.no_grad():
         torch.testing.assert_close(new._offset_by_key(logits), c)
-    del new.OFFSET_SPAN_FRAMES
+    del new.KEY_SPAN_FRAMES
     new.train()
     new.offset_keys.out.weight.grad = None
     new.forward_heads(mel)["offset"].sum().backward()
@@ -235,9 +235,9 @@ def test_the_per_key_offset_stack_can_hear_the_whole_keyboard():
         c, d = new._offset_by_key(logits), new._offset_by_key(other)
         assert not torch.allclose(c[..., 40], d[..., 40])
         torch.testing.assert_close(old._offset_by_key(logits)[..., 40], old._offset_by_key(other)[..., 40])
-        new.OFFSET_SPAN_FRAMES = 40  # short spans give the same output
+        new.KEY_SPAN_FRAMES = 40  # short spans give the same output
         torch.testing.assert_close(new._offset_by_key(logits), c)
-        del new.OFFSET_SPAN_FRAMES
+        del new.KEY_SPAN_FRAMES
     new.train()
     new.forward_heads(mel)["offset"].sum().backward()
     grads = {n: p.grad for n, p in new.named_parameters()}

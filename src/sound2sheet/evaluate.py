@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -56,6 +56,36 @@ def reference_notes(path: Path, sustain_pedal: str = "auto") -> list[NoteEvent]:
     if sustain_pedal == "auto":
         return read_midi_notes(path, sustain_pedal=has_sustain_pedal(path))
     return read_midi_notes(path, sustain_pedal=sustain_pedal == "on")
+
+
+@dataclass
+class HeardPair:
+    """A pair as the model hears it in transcription, for diagnostics that decode it again."""
+
+    pair: Pair
+    probs: dict[str, np.ndarray]  # head -> [1, frames, keys] (``pedal``: [1, frames, 1])
+    reference: list[NoteEvent]  # the notes that start before the cut
+    hop_s: float
+
+
+def hear_pairs(model, directory: str | Path, max_seconds: float | None = None,
+               precision: str | None = None) -> Iterator[HeardPair]:
+    """Each pair's probabilities at the level Transcriber gives it (the whole file scaled to
+    the decoding's ``normalize_peak``, then cut to ``max_seconds``), one at a time: an oracle
+    that swaps a head's output for the truth compares like with like. ``precision``: as
+    :meth:`Sound2SheetModel.probabilities` (default: the model's decoding's)."""
+    from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
+
+    processor = AudioProcessor.from_config(model.data_config)
+    normalize = model.inference_config.normalize_peak if model.inference_config is not None else 0.0
+    for pair in collect_pairs(directory):
+        whole = processor.load_audio(pair.audio)
+        audio = whole if max_seconds is None else whole[: int(max_seconds * processor.sample_rate)]
+        probs = model.probabilities(processor.features(audio * peak_gain(audio_peak(whole), normalize)), precision)
+        reference = reference_notes(pair.midi)
+        if max_seconds is not None:
+            reference = [n for n in reference if n.onset < max_seconds]
+        yield HeardPair(pair, probs, reference, processor.hop_s)
 
 
 def score_piece(reference: Sequence[NoteEvent], estimate: Sequence[NoteEvent], hop_s: float = 0.01) -> dict[str, float]:

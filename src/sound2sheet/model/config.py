@@ -150,6 +150,16 @@ class ModelConfig(_DictConfig):
     # keys. A pedal's release ends every held key at once, which no single key's evidence tells
     # from its own slow decay (docs/experiments.md #65).
     offset_key_context: bool = False
+    # > 0 (with the onset head): a per-key onset stack of that width, shaped like the offset one
+    # (one set of weights for all keys, over each key's own frame and onset probabilities,
+    # detached), whose output is added to the onset logits. Most missed dev onsets have a peak
+    # just under the threshold (0.5-0.7): the key's own recent activity and partials can tell
+    # a re-strike from an echo (docs/experiments.md #66). The offset stack reads the onset
+    # probabilities before this correction.
+    onset_key_dim: int = 0
+    # > 0 (with onset_key_dim and the pitch rows): the per-key onset stack also reads the pitch
+    # spectrum at the key's first this-many partials, where a strike shows as a jump in energy.
+    onset_key_partials: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -224,6 +234,12 @@ class ModelConfig(_DictConfig):
         if self.offset_key_partials < 0 or (self.offset_key_partials and not (self.offset_key_dim and self.pitch_bins)):
             raise ConfigError("offset_key_partials must be >= 0 and needs the per-key offset stack "
                               "(offset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
+        if self.onset_key_dim < 0 or (self.onset_key_dim and not (self.onset_head and self.refine_layers)):
+            raise ConfigError("onset_key_dim must be >= 0 and needs the onset head and the refiner's shape "
+                              "(onset_head, refine_layers >= 1)")
+        if self.onset_key_partials < 0 or (self.onset_key_partials and not (self.onset_key_dim and self.pitch_bins)):
+            raise ConfigError("onset_key_partials must be >= 0 and needs the per-key onset stack "
+                              "(onset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
         if self.offset_key_context and not self.offset_key_dim:
             raise ConfigError("offset_key_context needs the per-key offset stack (offset_key_dim >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
@@ -256,8 +272,8 @@ class ModelConfig(_DictConfig):
     @property
     def head_radius_frames(self) -> int:
         """Frames either side that any head's convolutions after the trunk look at: the
-        refiner's reach, twice with the per-key offset stack (it reads the refined heads)."""
-        return self.refine_radius_frames * (2 if self.offset_key_dim else 1)
+        refiner's reach, twice with a per-key stack (it reads the refined heads)."""
+        return self.refine_radius_frames * (2 if self.offset_key_dim or self.onset_key_dim else 1)
 
     def ast_kwargs(self) -> dict[str, Any]:
         """``ASTConfig`` kwargs for a from-scratch encoder: size preset, then overrides."""

@@ -181,7 +181,7 @@ class Sound2SheetModel(nn.Module):
     input frame ``f``: the time contract of :mod:`sound2sheet.timing` holds end to end.
     """
 
-    OFFSET_SPAN_FRAMES = 1024  # the per-key offset stack's spans (88 keys x frames x channels)
+    KEY_SPAN_FRAMES = 1024  # the per-key stacks' spans (88 keys x frames x channels)
 
     def __init__(self, config: ModelConfig, freeze_encoder: bool | None = None, encoder_config: dict | None = None,
                  cached_encoder: bool = False) -> None:
@@ -223,6 +223,15 @@ class Sound2SheetModel(nn.Module):
             self.offset_key_context = nn.Linear(config.num_piano_keys * inputs, config.offset_key_dim)
             nn.init.zeros_(self.offset_key_context.weight)
             nn.init.zeros_(self.offset_key_context.bias)
+        # each key's frame and onset probabilities (and partials) -> an onset logit correction
+        self.onset_keys: TemporalRefiner | None = None
+        self.onset_key_partials: nn.Conv1d | None = None
+        if config.onset_key_dim:
+            self.onset_keys = TemporalRefiner(2, 1, config, dim=config.onset_key_dim)
+        if config.onset_key_partials:  # the stack's zero output layer keeps a warm start as it was
+            self.onset_key_partials = nn.Conv1d(config.onset_key_partials, config.onset_key_dim, 1)
+            self.register_buffer("onset_rows", partial_rows(config, list(range(1, config.onset_key_partials + 1))),
+                                 persistent=False)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -248,36 +257,49 @@ class Sound2SheetModel(nn.Module):
             corrections = self.harmonic(pitch)
             for i, head in enumerate(self.heads):
                 out[head] = out[head] + corrections[..., i]
-        if self.offset_keys is not None:
-            out["offset"] = out["offset"] + self._offset_by_key(out, pitch)
+        # both per-key stacks read the heads as they were before either correction
+        offset_fix = self._offset_by_key(out, pitch) if self.offset_keys is not None else None
+        if self.onset_keys is not None:
+            out["onset"] = out["onset"] + self._by_key(out, ["frame", "onset"], self.onset_keys,
+                                                       self.onset_key_partials, getattr(self, "onset_rows", None),
+                                                       None, pitch)
+        if offset_fix is not None:
+            out["offset"] = out["offset"] + offset_fix
         return out
 
     def _offset_by_key(self, out: dict[str, torch.Tensor], pitch: torch.Tensor | None = None) -> torch.Tensor:
-        """``{head: logits [batch, frames, keys]} -> offset corrections [batch, frames, keys]``:
-        the per-key stack runs on each key's probabilities (detached: it cannot move the note
-        heads), with ``offset_key_partials`` its pitch rows (``pitch [batch, bins, frames]``)
-        and with ``offset_key_context`` the keyboard's summary, with the keys folded into the
-        batch, so every key shares its weights."""
+        """The per-key offset stack over each key's frame, onset and offset probabilities."""
         names = [h for h in ("frame", "onset") if h in out] + ["offset"]
+        return self._by_key(out, names, self.offset_keys, self.offset_key_partials,
+                            getattr(self, "offset_rows", None), self.offset_key_context, pitch)
+
+    def _by_key(self, out: dict[str, torch.Tensor], names: list[str], stack_net: TemporalRefiner,
+                partials: nn.Conv1d | None, rows: torch.Tensor | None, context: nn.Linear | None,
+                pitch: torch.Tensor | None) -> torch.Tensor:
+        """``{head: logits [batch, frames, keys]} -> corrections [batch, frames, keys]``: a
+        per-key stack on each key's ``names`` probabilities (detached: it cannot move the heads
+        it reads), with ``partials`` its pitch rows (``pitch [batch, bins, frames]`` at
+        ``rows``) and with ``context`` the keyboard's summary; the keys are folded into the
+        batch, so every key shares the weights."""
         x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
         bsz, frames, keys, c = x.shape
         extras: list[torch.Tensor] = []  # [B * K, channels, T] each, cut into spans with x
-        if self.offset_key_partials is not None:
-            rows = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, self.offset_rows)  # [B, K * P, T]
-            extras.append(rows.reshape(bsz * keys, -1, frames).to(x.dtype))
-        if self.offset_key_context is not None:
-            context = self.offset_key_context(x.reshape(bsz, frames, keys * c)).transpose(1, 2).to(x.dtype)  # [B, D, T]
-            extras.append(context.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, frames))
+        if partials is not None:
+            gathered = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, rows)  # [B, K * P, T]
+            extras.append(gathered.reshape(bsz * keys, -1, frames).to(x.dtype))
+        if context is not None:
+            summary = context(x.reshape(bsz, frames, keys * c)).transpose(1, 2).to(x.dtype)  # [B, D, T]
+            extras.append(summary.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, frames))
         x = torch.cat([x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames), *extras], dim=1)
-        p = self.offset_key_partials.in_channels if self.offset_key_partials is not None else 0
+        p = partials.in_channels if partials is not None else 0
 
         def stack(z: torch.Tensor) -> torch.Tensor:  # [B * K, C (+ P) (+ D), n] -> [B * K, n, 1]
-            extra = self.offset_key_partials(z[:, c:c + p]) if self.offset_key_partials is not None else None
-            if self.offset_key_context is not None:
+            extra = partials(z[:, c:c + p]) if partials is not None else None
+            if context is not None:
                 extra = z[:, c + p:] if extra is None else extra + z[:, c + p:]
-            return self.offset_keys(z[:, :c].transpose(1, 2), extra)[0]
+            return stack_net(z[:, :c].transpose(1, 2), extra)[0]
 
-        y = map_time_spans(stack, x, span=self.OFFSET_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
+        y = map_time_spans(stack, x, span=self.KEY_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
         return y.reshape(bsz, keys, frames).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):

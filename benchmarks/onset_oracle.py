@@ -1,0 +1,95 @@
+"""How much would a perfect onset head give? Decode a model's output with the *true* onsets.
+
+For each ``<name>.<audio>`` + ``<name>.mid`` pair in DIR, the model's probabilities are decoded
+with its own decoding settings, as shipped and with the reference's onset roll
+(:func:`sound2sheet.labels.notes_to_rolls`, the target the onset head is trained on) in place of
+the head's: the difference is what onsets cost both scores. Then the reference notes the
+shipped decoding misses, by the head's highest onset probability on their key within 50 ms of
+their onset: a miss with a peak just under the threshold is a calibration problem, one with no
+peak is a detection problem (docs/experiments.md #66). A diagnostic: nothing is tuned on what
+it prints.
+
+Usage: python benchmarks/onset_oracle.py [DIR] [--checkpoint CKPT] [--max-seconds S]
+(DIR defaults to ../shared/bench/dev)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+BINS = (0.0, 0.1, 0.3, 0.5)  # then the checkpoint's onset threshold, then 1
+
+
+def peak_near_onsets(onset: np.ndarray, reference, hop_s: float, min_pitch: int, window_s: float = 0.05) -> np.ndarray:
+    """``onset [frames, keys]`` probabilities -> ``[notes]``: each reference note's highest
+    probability on its own key within ``window_s`` of its onset (0 off the keyboard)."""
+    reach = int(round(window_s / hop_s))
+    out = np.zeros(len(reference), dtype=np.float32)
+    for i, note in enumerate(reference):
+        key, frame = note.pitch - min_pitch, int(round(note.onset / hop_s))
+        if 0 <= key < onset.shape[1] and frame - reach < onset.shape[0]:
+            out[i] = onset[max(0, frame - reach): frame + reach + 1, key].max()
+    return out
+
+
+def found(reference, estimate) -> np.ndarray:
+    """``[notes]`` bool: the reference notes that mir_eval's onset matching pairs with an estimate."""
+    import mir_eval
+
+    from sound2sheet.metrics import mir_eval_arrays
+
+    hit = np.zeros(len(reference), dtype=bool)
+    if reference and estimate:
+        pairs = mir_eval.transcription.match_notes(*mir_eval_arrays(reference), *mir_eval_arrays(estimate),
+                                                   offset_ratio=None)
+        hit[[i for i, _ in pairs]] = True
+    return hit
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dir", nargs="?", default="../shared/bench/dev")
+    parser.add_argument("--checkpoint", default=None, help="model with an onset head (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-seconds", type=float, default=None, help="score only the first N s of each piece")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32")
+    args = parser.parse_args()
+
+    import torch
+
+    from sound2sheet.evaluate import hear_pairs
+    from sound2sheet.inference import load_model
+    from sound2sheet.labels import notes_to_rolls
+    from sound2sheet.metrics import note_scores
+
+    torch.set_num_threads(args.threads)
+    model = load_model(args.checkpoint)
+    if not model.config.onset_head:
+        parser.error("the checkpoint has no onset head (ModelConfig.onset_head)")
+    config = model.inference_config
+    edges = list(BINS) + [config.onset_threshold, 1.0 + 1e-6]
+    rows = []
+    for heard in hear_pairs(model, args.dir, args.max_seconds, args.precision):
+        probs, reference = heard.probs, heard.reference
+        true = notes_to_rolls(reference, probs["frame"].shape[1], heard.hop_s,
+                              min_pitch=model.config.min_midi_note).onset[None].astype(np.float32)
+        shipped = model.decode(probs, config)[0]
+        scores = [note_scores(reference, notes) for notes in (shipped, model.decode(dict(probs, onset=true), config)[0])]
+        peaks = peak_near_onsets(probs["onset"][0], reference, heard.hop_s, model.config.min_midi_note)
+        missed = np.histogram(peaks[~found(reference, shipped)], edges)[0]
+        rows.append((heard.pair.name, [s[k] for s in scores for k in ("note_onset_f1", "note_offset_f1")], missed))
+    print("| piece | onset F1 | offset F1 | onset F1, true onsets | offset F1, true onsets |\n|---|---|---|---|---|")
+    for name, values, _ in rows:
+        print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
+    print("| mean | " + " | ".join(f"{v:.4f}" for v in np.mean([r[1] for r in rows], axis=0)) + " |")
+    labels = [f"[{a:g}, {b:g})" for a, b in zip(edges[:-2], edges[1:-1])] + [f">= {edges[-2]:g}"]
+    print("\nmissed reference notes by the head's highest onset probability within 50 ms on their key")
+    print("| piece | " + " | ".join(labels) + " |\n|---|" + "---|" * len(labels))
+    for name, _, missed in rows:
+        print(f"| {name} | " + " | ".join(str(int(m)) for m in missed) + " |")
+
+
+if __name__ == "__main__":
+    main()

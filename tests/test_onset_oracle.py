@@ -1,0 +1,32 @@
+"""benchmarks/onset_oracle.py: peaks near each reference onset on its own key; found notes."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sound2sheet.notes import NoteEvent
+
+spec = importlib.util.spec_from_file_location(
+    "onset_oracle", Path(__file__).resolve().parents[1] / "benchmarks" / "onset_oracle.py")
+onset_oracle = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(onset_oracle)
+
+
+def test_peaks_are_read_on_the_notes_own_key_within_the_window():
+    ref = [NoteEvent(pitch=60, onset=1.0, offset=1.5), NoteEvent(pitch=62, onset=2.0, offset=2.5),
+           NoteEvent(pitch=120, onset=0.5, offset=1.0)]  # off the keyboard
+    onset = np.zeros((400, 88), dtype=np.float32)
+    onset[104, 60 - 21] = 0.6   # 40 ms after 60's onset: counts
+    onset[100, 61 - 21] = 0.9   # another key: does not
+    onset[206, 62 - 21] = 0.8   # 60 ms after 62's onset: outside 50 ms
+    onset[197, 62 - 21] = 0.3
+    assert onset_oracle.peak_near_onsets(onset, ref, 0.01, 21).tolist() == pytest.approx([0.6, 0.3, 0.0])
+
+
+def test_found_marks_the_reference_notes_an_estimate_matches():
+    ref = [NoteEvent(pitch=60, onset=1.0, offset=1.5), NoteEvent(pitch=62, onset=2.0, offset=2.5)]
+    est = [NoteEvent(pitch=62, onset=2.04, offset=2.1), NoteEvent(pitch=61, onset=1.0, offset=1.5)]
+    assert onset_oracle.found(ref, est).tolist() == [False, True]
+    assert onset_oracle.found(ref, []).tolist() == [False, False]
