@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,14 @@ from sound2sheet.model import DataConfig, ModelConfig, TrainingConfig
 from sound2sheet.notes import NoteEvent
 
 torch.set_num_threads(2)
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` as a module: the benchmarks are scripts, not a package."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session", autouse=True)

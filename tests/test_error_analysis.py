@@ -1,14 +1,9 @@
 """benchmarks/error_analysis.py's re-strike recall: each note is binned by its own key's last strike."""
 
-import importlib.util
-from pathlib import Path
-
 from sound2sheet.notes import NoteEvent
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location(
-    "error_analysis", Path(__file__).resolve().parents[1] / "benchmarks" / "error_analysis.py")
-error_analysis = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(error_analysis)
+error_analysis = load_benchmark("error_analysis")
 
 
 def test_restrike_recall_bins_by_the_same_keys_previous_onset():

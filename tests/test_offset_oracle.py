@@ -1,17 +1,12 @@
 """benchmarks/offset_oracle.py's event scores: offset peaks match reference offsets key by key."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sound2sheet.notes import NoteEvent
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location(
-    "offset_oracle", Path(__file__).resolve().parents[1] / "benchmarks" / "offset_oracle.py")
-offset_oracle = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(offset_oracle)
+offset_oracle = load_benchmark("offset_oracle")
 
 
 def test_offset_peaks_count_only_on_their_own_key_and_within_the_window():

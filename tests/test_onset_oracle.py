@@ -1,17 +1,12 @@
 """benchmarks/onset_oracle.py: peaks near each reference onset on its own key; found notes."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sound2sheet.notes import NoteEvent
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location(
-    "onset_oracle", Path(__file__).resolve().parents[1] / "benchmarks" / "onset_oracle.py")
-onset_oracle = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(onset_oracle)
+onset_oracle = load_benchmark("onset_oracle")
 
 
 def test_peaks_are_read_on_the_notes_own_key_within_the_window():

@@ -1,17 +1,12 @@
 """benchmarks/paired_bootstrap.py: block counts, and intervals that separate what differs from what does not."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sound2sheet.notes import NoteEvent
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location(
-    "paired_bootstrap", Path(__file__).resolve().parents[1] / "benchmarks" / "paired_bootstrap.py")
-paired_bootstrap = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(paired_bootstrap)
+paired_bootstrap = load_benchmark("paired_bootstrap")
 
 
 def _piece(n: int, seconds: float = 60.0) -> list[NoteEvent]:

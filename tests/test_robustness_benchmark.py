@@ -1,16 +1,12 @@
 """benchmarks/robustness.py's treatments: same length, deterministic, and each does what it says."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from sound2sheet.notes import NoteEvent
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location("robustness", Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py")
-robustness = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(robustness)
+robustness = load_benchmark("robustness")
 
 SR = 16000
 

@@ -1,19 +1,15 @@
 """benchmarks/tune_decoding.py --save-scores: each piece's scores under the setting it chose."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sound2sheet.model import InferenceConfig
+from tests.conftest import load_benchmark
 
-spec = importlib.util.spec_from_file_location(
-    "tune_decoding", Path(__file__).resolve().parents[1] / "benchmarks" / "tune_decoding.py")
-tune_decoding = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tune_decoding)
+tune_decoding = load_benchmark("tune_decoding")
 
 
 def test_saved_scores_are_the_chosen_settings_per_piece(trained, tmp_path, capsys, monkeypatch):
