@@ -184,23 +184,31 @@ def test_chunked_transcription_with_a_per_key_offset_stack_equals_decoding_the_w
     _assert_chunked_equals_whole(model, audio_seed=4)
 
 
+def _grown(shape: dict, inputs: torch.Tensor, seed: int, **added) -> tuple[Sound2SheetModel, Sound2SheetModel]:
+    """A model of ``shape`` whose per-key offset stack looks trained (a random output layer),
+    and its weights in one with the ``added`` fields, whose zero-initialised layers of the same
+    names leave every output as it was."""
+    torch.manual_seed(seed)
+    old = Sound2SheetModel(tiny_model_config(**shape)).eval()
+    new = Sound2SheetModel(tiny_model_config(**shape, **added)).eval()
+    with torch.no_grad():
+        old.offset_keys.out.weight.normal_(0, 1.0)
+    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
+    assert sorted(missing) == sorted(f"{name}.{p}" for name in added for p in ("bias", "weight")) and not unexpected
+    with torch.no_grad():
+        a, b = old.forward_heads(inputs), new.forward_heads(inputs)
+    for head in a:
+        torch.testing.assert_close(a[head], b[head])
+    return old, new
+
+
 def test_the_per_key_offset_stack_reads_each_keys_own_partials():
     from tests.test_harmonic import PITCH_ROWS
 
-    torch.manual_seed(5)
     shape = dict(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4, pitch_bins=PITCH_ROWS)
-    old = Sound2SheetModel(tiny_model_config(**shape)).eval()
-    new = Sound2SheetModel(tiny_model_config(**shape, offset_key_partials=3)).eval()
-    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
-    assert sorted(missing) == ["offset_key_partials.bias", "offset_key_partials.weight"] and not unexpected
     features = torch.randn(1, 128 + PITCH_ROWS, 300)
+    _, new = _grown(shape, features, seed=5, offset_key_partials=3)
     with torch.no_grad():
-        for model in (old, new):
-            model.offset_keys.out.weight.normal_(0, 1.0)
-        new.offset_keys.load_state_dict(old.offset_keys.state_dict())
-        a, b = old.forward_heads(features), new.forward_heads(features)
-        for head in a:  # zero-initialised: as before
-            torch.testing.assert_close(a[head], b[head])
         new.offset_key_partials.weight.normal_(0, 1.0)
         louder = features.clone()
         fundamental = int(new.offset_rows[40 * 3])  # key 40's first partial
@@ -215,19 +223,10 @@ def test_the_per_key_offset_stack_reads_each_keys_own_partials():
 
 
 def test_the_per_key_offset_stack_can_hear_the_whole_keyboard():
-    _, old = _with_key_stack(seed=6)
-    new = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4,
-                                             offset_key_context=True)).eval()
-    missing, unexpected = new.load_state_dict(old.state_dict(), strict=False)
-    assert sorted(missing) == ["offset_key_context.bias", "offset_key_context.weight"] and not unexpected
+    shape = dict(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4)
     mel = torch.randn(1, 128, 300)
+    old, new = _grown(shape, mel, seed=6, offset_key_context=True)
     with torch.no_grad():
-        for model in (old, new):
-            model.offset_keys.out.weight.normal_(0, 1.0)
-        new.offset_keys.load_state_dict(old.offset_keys.state_dict())
-        a, b = old.forward_heads(mel), new.forward_heads(mel)
-        for head in a:  # zero-initialised: as before
-            torch.testing.assert_close(a[head], b[head])
         new.offset_key_context.weight.normal_(0, 1.0)
         logits = {h: torch.randn(1, 300, 88) for h in ("frame", "onset", "offset")}
         other = {h: v.clone() for h, v in logits.items()}
