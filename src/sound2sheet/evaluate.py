@@ -75,9 +75,10 @@ def hear_pairs(model, directory: str | Path, max_seconds: float | None = None,
     that swaps a head's output for the truth compares like with like. ``precision``: as
     :meth:`Sound2SheetModel.probabilities` (default: the model's decoding's)."""
     from sound2sheet.core.audio import AudioProcessor, audio_peak, peak_gain
+    from sound2sheet.model import DataConfig, InferenceConfig
 
-    processor = AudioProcessor.from_config(model.data_config)
-    normalize = model.inference_config.normalize_peak if model.inference_config is not None else 0.0
+    processor = AudioProcessor.from_config(model.data_config or DataConfig())  # Transcriber's fallbacks
+    normalize = (model.inference_config or InferenceConfig()).normalize_peak
     for pair in collect_pairs(directory):
         whole = processor.load_audio(pair.audio)
         audio = whole if max_seconds is None else whole[: int(max_seconds * processor.sample_rate)]

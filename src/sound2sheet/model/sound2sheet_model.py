@@ -203,10 +203,10 @@ class Sound2SheetModel(nn.Module):
                       if config.pitch_bins else None)
         self.harmonic = HarmonicBranch(config, len(heads)) if config.harmonics else None
         # each key's frame (and onset) and offset probabilities -> an offset logit correction
+        offset_inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
         self.offset_keys: TemporalRefiner | None = None
         if config.offset_key_dim:
-            inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
-            self.offset_keys = TemporalRefiner(inputs, 1, config, dim=config.offset_key_dim)
+            self.offset_keys = TemporalRefiner(offset_inputs, 1, config, dim=config.offset_key_dim)
         # and, with offset_key_partials, the pitch rows at the key's first partials (zero-initialised,
         # so a warm start from a model without them decodes as before)
         self.offset_key_partials: nn.Conv1d | None = None
@@ -219,8 +219,7 @@ class Sound2SheetModel(nn.Module):
         # and, with offset_key_context, the whole keyboard's probabilities, the same for every key
         self.offset_key_context: nn.Linear | None = None
         if config.offset_key_context:
-            inputs = len([h for h in heads if h in ("frame", "onset")]) + 1
-            self.offset_key_context = nn.Linear(config.num_piano_keys * inputs, config.offset_key_dim)
+            self.offset_key_context = nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim)
             nn.init.zeros_(self.offset_key_context.weight)
             nn.init.zeros_(self.offset_key_context.bias)
         # each key's frame and onset probabilities (and partials) -> an onset logit correction
