@@ -165,6 +165,15 @@ class HarmonicBranch(nn.Module):
         return nn.functional.linear(nn.functional.gelu(hidden), self.out.weight[:, :, 0, 0], self.out.bias)
 
 
+def _keyboard_context(inputs: int, dim: int) -> nn.Linear:
+    """A per-key stack's view of the whole keyboard: every key's probabilities in a frame ->
+    ``dim`` channels, the same for all keys; zero-initialised, so a warm start decodes as before."""
+    layer = nn.Linear(inputs, dim)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _partials_last(weight: torch.Tensor, partials: int) -> torch.Tensor:
     """A 1x1 conv's ``[out, C * partials, 1, 1]`` weight (input channel ``c * partials + p``) as a
     linear layer's ``[out, partials * C]`` over a key's channels-last stack (index ``p * C + c``).
@@ -219,9 +228,7 @@ class Sound2SheetModel(nn.Module):
         # and, with offset_key_context, the whole keyboard's probabilities, the same for every key
         self.offset_key_context: nn.Linear | None = None
         if config.offset_key_context:
-            self.offset_key_context = nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim)
-            nn.init.zeros_(self.offset_key_context.weight)
-            nn.init.zeros_(self.offset_key_context.bias)
+            self.offset_key_context = _keyboard_context(config.num_piano_keys * offset_inputs, config.offset_key_dim)
         # each key's frame and onset probabilities (and partials) -> an onset logit correction
         self.onset_keys: TemporalRefiner | None = None
         self.onset_key_partials: nn.Conv1d | None = None
@@ -231,6 +238,9 @@ class Sound2SheetModel(nn.Module):
             self.onset_key_partials = nn.Conv1d(config.onset_key_partials, config.onset_key_dim, 1)
             self.register_buffer("onset_rows", partial_rows(config, list(range(1, config.onset_key_partials + 1))),
                                  persistent=False)
+        self.onset_key_context: nn.Linear | None = None
+        if config.onset_key_context:  # and the keyboard's summary, as the offset stack's
+            self.onset_key_context = _keyboard_context(config.num_piano_keys * 2, config.onset_key_dim)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -261,7 +271,7 @@ class Sound2SheetModel(nn.Module):
         if self.onset_keys is not None:
             out["onset"] = out["onset"] + self._by_key(out, ["frame", "onset"], self.onset_keys,
                                                        self.onset_key_partials, getattr(self, "onset_rows", None),
-                                                       None, pitch)
+                                                       self.onset_key_context, pitch)
         if offset_fix is not None:
             out["offset"] = out["offset"] + offset_fix
         return out
