@@ -25,3 +25,12 @@ def test_found_marks_the_reference_notes_an_estimate_matches():
     est = [NoteEvent(pitch=62, onset=2.04, offset=2.1), NoteEvent(pitch=61, onset=1.0, offset=1.5)]
     assert onset_oracle.found(ref, est).tolist() == [False, True]
     assert onset_oracle.found(ref, []).tolist() == [False, False]
+
+
+def test_a_chords_quiet_members_are_the_notes_under_a_louder_onset():
+    ref = [NoteEvent(pitch=60, onset=1.0, offset=1.5, velocity=80), NoteEvent(pitch=64, onset=1.02, offset=1.5, velocity=40),
+           NoteEvent(pitch=67, onset=0.98, offset=1.5, velocity=80),  # as loud as the loudest: not under it
+           NoteEvent(pitch=50, onset=1.5, offset=2.0, velocity=20)]  # alone
+    assert onset_oracle.under_louder_chord_mate(ref).tolist() == [False, True, False, False]
+    assert onset_oracle.under_louder_chord_mate(ref, window_s=0.01).tolist() == [False, False, False, False]
+    assert onset_oracle.under_louder_chord_mate([]).tolist() == []
