@@ -160,11 +160,13 @@ class ModelConfig(_DictConfig):
     # > 0 (with onset_key_dim and the pitch rows): the per-key onset stack also reads the pitch
     # spectrum at the key's first this-many partials, where a strike shows as a jump in energy.
     onset_key_partials: int = 0
-    # With onset_key_dim: the per-key onset stack also reads the whole keyboard, #65's
-    # zero-initialised linear map of every key's frame and onset probabilities in each frame.
-    # A chord's keys are struck together: a quiet key's weak peak is likelier a strike when
-    # other keys' onsets peak in the same frames (docs/experiments.md #71).
-    onset_key_context: bool = False
+    # > 0 (with onset_key_dim): the per-key onset stack also reads the frame and onset
+    # probabilities of the keys up to this many semitones either side, through a
+    # zero-initialised convolution across keys (the same for every key, so it knows which
+    # neighbour is an octave or a fifth away). A chord's keys are struck together: a quiet
+    # key's weak peak is likelier a strike when its neighbours' onsets peak in the same frames
+    # (docs/experiments.md #71).
+    onset_key_neighbours: int = 0
     # Inputs longer than the encoder window are cut into windows overlapping this many frames
     # and cross-faded back together.
     window_overlap_frames: int = 128
@@ -247,8 +249,8 @@ class ModelConfig(_DictConfig):
                               "(onset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
         if self.offset_key_context and not self.offset_key_dim:
             raise ConfigError("offset_key_context needs the per-key offset stack (offset_key_dim >= 1)")
-        if self.onset_key_context and not self.onset_key_dim:
-            raise ConfigError("onset_key_context needs the per-key onset stack (onset_key_dim >= 1)")
+        if self.onset_key_neighbours < 0 or (self.onset_key_neighbours and not self.onset_key_dim):
+            raise ConfigError("onset_key_neighbours must be >= 0 and needs the per-key onset stack (onset_key_dim >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:
             raise ConfigError(f"pitch_bins must be >= 0 and pitch_dim >= 1, got {self.pitch_bins} / {self.pitch_dim}")
         if self.harmonics < 0 or self.harmonic_channels < 1 or self.harmonic_dim < 1 or self.harmonic_bins_per_semitone < 1:

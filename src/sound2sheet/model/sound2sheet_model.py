@@ -165,15 +165,6 @@ class HarmonicBranch(nn.Module):
         return nn.functional.linear(nn.functional.gelu(hidden), self.out.weight[:, :, 0, 0], self.out.bias)
 
 
-def _keyboard_context(inputs: int, dim: int) -> nn.Linear:
-    """A per-key stack's view of the whole keyboard: every key's probabilities in a frame ->
-    ``dim`` channels, the same for all keys; zero-initialised, so a warm start decodes as before."""
-    layer = nn.Linear(inputs, dim)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
 def _partials_last(weight: torch.Tensor, partials: int) -> torch.Tensor:
     """A 1x1 conv's ``[out, C * partials, 1, 1]`` weight (input channel ``c * partials + p``) as a
     linear layer's ``[out, partials * C]`` over a key's channels-last stack (index ``p * C + c``).
@@ -228,7 +219,9 @@ class Sound2SheetModel(nn.Module):
         # and, with offset_key_context, the whole keyboard's probabilities, the same for every key
         self.offset_key_context: nn.Linear | None = None
         if config.offset_key_context:
-            self.offset_key_context = _keyboard_context(config.num_piano_keys * offset_inputs, config.offset_key_dim)
+            self.offset_key_context = nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim)
+            nn.init.zeros_(self.offset_key_context.weight)
+            nn.init.zeros_(self.offset_key_context.bias)
         # each key's frame and onset probabilities (and partials) -> an onset logit correction
         self.onset_keys: TemporalRefiner | None = None
         self.onset_key_partials: nn.Conv1d | None = None
@@ -238,9 +231,12 @@ class Sound2SheetModel(nn.Module):
             self.onset_key_partials = nn.Conv1d(config.onset_key_partials, config.onset_key_dim, 1)
             self.register_buffer("onset_rows", partial_rows(config, list(range(1, config.onset_key_partials + 1))),
                                  persistent=False)
-        self.onset_key_context: nn.Linear | None = None
-        if config.onset_key_context:  # and the keyboard's summary, as the offset stack's
-            self.onset_key_context = _keyboard_context(config.num_piano_keys * 2, config.onset_key_dim)
+        self.onset_key_neighbours: nn.Conv1d | None = None
+        if config.onset_key_neighbours:  # and its neighbours' probabilities, a conv across keys
+            r = config.onset_key_neighbours
+            self.onset_key_neighbours = nn.Conv1d(2, config.onset_key_dim, 2 * r + 1, padding=r)
+            nn.init.zeros_(self.onset_key_neighbours.weight)
+            nn.init.zeros_(self.onset_key_neighbours.bias)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -271,7 +267,7 @@ class Sound2SheetModel(nn.Module):
         if self.onset_keys is not None:
             out["onset"] = out["onset"] + self._by_key(out, ["frame", "onset"], self.onset_keys,
                                                        self.onset_key_partials, getattr(self, "onset_rows", None),
-                                                       self.onset_key_context, pitch)
+                                                       self.onset_key_neighbours, pitch)
         if offset_fix is not None:
             out["offset"] = out["offset"] + offset_fix
         return out
@@ -283,12 +279,13 @@ class Sound2SheetModel(nn.Module):
                             getattr(self, "offset_rows", None), self.offset_key_context, pitch)
 
     def _by_key(self, out: dict[str, torch.Tensor], names: list[str], stack_net: TemporalRefiner,
-                partials: nn.Conv1d | None, rows: torch.Tensor | None, context: nn.Linear | None,
+                partials: nn.Conv1d | None, rows: torch.Tensor | None, context: nn.Linear | nn.Conv1d | None,
                 pitch: torch.Tensor | None) -> torch.Tensor:
         """``{head: logits [batch, frames, keys]} -> corrections [batch, frames, keys]``: a
         per-key stack on each key's ``names`` probabilities (detached: it cannot move the heads
         it reads), with ``partials`` its pitch rows (``pitch [batch, bins, frames]`` at
-        ``rows``) and with ``context`` the keyboard's summary; the keys are folded into the
+        ``rows``) and with ``context`` the keyboard's summary (a linear map, the same for every
+        key) or its neighbours' (a convolution across keys); the keys are folded into the
         batch, so every key shares the weights."""
         x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
         bsz, frames, keys, c = x.shape
@@ -296,7 +293,10 @@ class Sound2SheetModel(nn.Module):
         if partials is not None:
             gathered = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, rows)  # [B, K * P, T]
             extras.append(gathered.reshape(bsz * keys, -1, frames).to(x.dtype))
-        if context is not None:
+        if isinstance(context, nn.Conv1d):  # across keys, frame by frame
+            near = context(x.reshape(bsz * frames, keys, c).transpose(1, 2)).to(x.dtype)  # [B * T, D, K]
+            extras.append(near.reshape(bsz, frames, -1, keys).permute(0, 3, 2, 1).reshape(bsz * keys, -1, frames))
+        elif context is not None:
             summary = context(x.reshape(bsz, frames, keys * c)).transpose(1, 2).to(x.dtype)  # [B, D, T]
             extras.append(summary.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, frames))
         x = torch.cat([x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames), *extras], dim=1)
