@@ -87,7 +87,7 @@ def main() -> None:
     others = [c for c in args.conditions if c != "clean"]
     if others:
         print("| mean of treated | " + " | ".join(
-            f"{np.mean([r[c][0] for c in others]):.3f} / {np.mean([r[c][1] for c in others]):.3f}" for r in results.values()) + " |")
+            f"{np.mean([r[c][0] for c in others]):.4f} / {np.mean([r[c][1] for c in others]):.4f}" for r in results.values()) + " |")
 
 
 if __name__ == "__main__":
