@@ -23,56 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sound2sheet.metrics import mir_eval_arrays
+from sound2sheet.metrics import block_counts, mean_f1, paired_block_bootstrap as paired_bootstrap
 from sound2sheet.midi import read_midi_notes
-
-
-def block_counts(ref, est, block_seconds: float, n_blocks: int) -> np.ndarray:
-    """Per block: [ref notes, est notes, onset matches, offset matches], shape ``[n_blocks, 4]``.
-
-    A match counts in the block of its reference note's onset; notes past the last block go in it.
-    """
-    import mir_eval
-
-    counts = np.zeros((n_blocks, 4), dtype=np.int64)
-
-    def block(t: float) -> int:
-        return min(int(t // block_seconds), n_blocks - 1)
-
-    for n in ref:
-        counts[block(n.onset), 0] += 1
-    for n in est:
-        counts[block(n.onset), 1] += 1
-    if ref and est:
-        ri, rp = mir_eval_arrays(ref)
-        ei, ep = mir_eval_arrays(est)
-        for col, ratio in ((2, None), (3, 0.2)):
-            for i, _ in mir_eval.transcription.match_notes(ri, rp, ei, ep, offset_ratio=ratio):
-                counts[block(ri[i, 0]), col] += 1
-    return counts
-
-
-def mean_f1(pieces: list[np.ndarray]) -> np.ndarray:
-    """Mean over pieces of [onset F1, offset F1] from summed block counts (each ``[4]``)."""
-    out = []
-    for c in pieces:
-        notes = c[0] + c[1]  # F1 = 2 matches / (reference + estimated notes)
-        f = [2 * m / notes if notes else 0.0 for m in (c[2], c[3])]
-        out.append(f)
-    return np.mean(out, axis=0)
-
-
-def paired_bootstrap(a: list[np.ndarray], b: list[np.ndarray], n_resamples: int, seed: int) -> np.ndarray:
-    """B - A of [onset F1, offset F1] per resample, shape ``[n_resamples, 2]``.
-
-    ``a[k]`` and ``b[k]`` are piece k's block counts ``[n_blocks_k, 4]`` for the two systems.
-    """
-    rng = np.random.default_rng(seed)
-    diffs = np.empty((n_resamples, 2))
-    for r in range(n_resamples):
-        idx = [rng.integers(0, len(ca), len(ca)) for ca in a]
-        diffs[r] = mean_f1([cb[i].sum(0) for cb, i in zip(b, idx)]) - mean_f1([ca[i].sum(0) for ca, i in zip(a, idx)])
-    return diffs
 
 
 def read_pool_scores(path: Path) -> dict[tuple[str, str], tuple[str, float, float]]:

@@ -39,6 +39,20 @@ def test_identical_systems_differ_by_zero_and_a_better_one_is_separated():
     assert np.all(better[:, 0] > 0.25) and np.all(better[:, 1] > 0.25)  # 2/3 -> 1.0 F1, every resample
 
 
+def test_a_piece_heard_several_ways_draws_its_blocks_once_for_every_version():
+    refs = [_piece(300), _piece(200)]
+    half = [notes[::2] for notes in refs]
+    counts = lambda ests: [paired_bootstrap.block_counts(r, e, 10.0, 6) for r, e in zip(refs, ests)]
+    flat = paired_bootstrap.paired_bootstrap(counts(half), counts(refs), n_resamples=50, seed=3)
+    one_version = paired_bootstrap.paired_bootstrap([c[None] for c in counts(half)], [c[None] for c in counts(refs)],
+                                                    n_resamples=50, seed=3)
+    np.testing.assert_allclose(one_version, flat)
+    # two versions, B better in one only: the mean over versions halves the gain, every resample
+    a = [np.stack([c, c]) for c in counts(half)]
+    b = [np.stack([c, d]) for c, d in zip(counts(half), counts(refs))]
+    np.testing.assert_allclose(paired_bootstrap.paired_bootstrap(a, b, n_resamples=50, seed=3), flat / 2)
+
+
 def test_cluster_bootstrap_resamples_whole_pieces_and_separates_a_better_system():
     rng = np.random.default_rng(0)
     a = rng.uniform(0.6, 0.9, (12, 2))
