@@ -245,3 +245,25 @@ def test_the_per_key_offset_stack_can_hear_the_whole_keyboard():
     assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
     with pytest.raises(ValueError, match="offset_key_context"):
         tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_context=True)
+
+
+def test_the_per_key_offset_stack_can_hear_its_neighbours():
+    shape = dict(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_dim=4)
+    mel = torch.randn(1, 128, 300)
+    _, new = _grown(shape, mel, seed=7, offset_key_neighbours=3)
+    with torch.no_grad():
+        new.offset_key_neighbours.weight.normal_(0, 1.0)
+        logits = {h: torch.randn(1, 300, 88) for h in ("frame", "onset", "offset")}
+        other = {h: v.clone() for h, v in logits.items()}
+        other["frame"][0, 150:, 12] -= 5.0  # key 12 is released: keys 9-15 hear it
+        c, d = new._offset_by_key(logits), new._offset_by_key(other)
+        assert not torch.allclose(c[..., 10], d[..., 10])
+        torch.testing.assert_close(c[..., 40], d[..., 40])  # out of reach
+    new.train()
+    new.forward_heads(mel)["offset"].sum().backward()
+    grads = {n: p.grad for n, p in new.named_parameters()}
+    assert grads["offset_key_neighbours.weight"].abs().sum() > 0
+    allowed = ("classifier.offset_net.", "offset_keys.", "offset_key_neighbours.")
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
+    with pytest.raises(ValueError, match="offset_key_neighbours"):
+        tiny_model_config(**shape, offset_key_neighbours=3, offset_key_context=True)

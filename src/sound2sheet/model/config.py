@@ -150,6 +150,12 @@ class ModelConfig(_DictConfig):
     # keys. A pedal's release ends every held key at once, which no single key's evidence tells
     # from its own slow decay (docs/experiments.md #65).
     offset_key_context: bool = False
+    # > 0 (with offset_key_dim, instead of offset_key_context): the per-key offset stack also
+    # reads the frame, onset and offset probabilities of the keys up to this many semitones
+    # either side, through a zero-initialised convolution across keys, as the onset stack's
+    # neighbours: a chord released together, or one key's damper falling as its neighbour is
+    # struck (docs/experiments.md #74).
+    offset_key_neighbours: int = 0
     # > 0 (with the onset head): a per-key onset stack of that width, shaped like the offset one
     # (one set of weights for all keys, over each key's own frame and onset probabilities,
     # detached), whose output is added to the onset logits. Most missed dev onsets have a peak
@@ -249,6 +255,10 @@ class ModelConfig(_DictConfig):
                               "(onset_key_dim >= 1) and the pitch rows (pitch_bins >= 1)")
         if self.offset_key_context and not self.offset_key_dim:
             raise ConfigError("offset_key_context needs the per-key offset stack (offset_key_dim >= 1)")
+        if self.offset_key_neighbours < 0 or (self.offset_key_neighbours and (not self.offset_key_dim
+                                                                          or self.offset_key_context)):
+            raise ConfigError("offset_key_neighbours must be >= 0 and needs the per-key offset stack "
+                              "(offset_key_dim >= 1) without offset_key_context")
         if self.onset_key_neighbours < 0 or (self.onset_key_neighbours and not self.onset_key_dim):
             raise ConfigError("onset_key_neighbours must be >= 0 and needs the per-key onset stack (onset_key_dim >= 1)")
         if self.pitch_bins < 0 or self.pitch_dim < 1:

@@ -165,6 +165,15 @@ class HarmonicBranch(nn.Module):
         return nn.functional.linear(nn.functional.gelu(hidden), self.out.weight[:, :, 0, 0], self.out.bias)
 
 
+def _across_keys(inputs: int, dim: int, radius: int) -> nn.Conv1d:
+    """A per-key stack's view of the keys up to ``radius`` semitones either side: a convolution
+    across keys, the same for every key, zero-initialised so a warm start decodes as before."""
+    conv = nn.Conv1d(inputs, dim, 2 * radius + 1, padding=radius)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
 def _partials_last(weight: torch.Tensor, partials: int) -> torch.Tensor:
     """A 1x1 conv's ``[out, C * partials, 1, 1]`` weight (input channel ``c * partials + p``) as a
     linear layer's ``[out, partials * C]`` over a key's channels-last stack (index ``p * C + c``).
@@ -222,6 +231,10 @@ class Sound2SheetModel(nn.Module):
             self.offset_key_context = nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim)
             nn.init.zeros_(self.offset_key_context.weight)
             nn.init.zeros_(self.offset_key_context.bias)
+        # or its neighbours' probabilities, a conv across keys
+        self.offset_key_neighbours: nn.Conv1d | None = None
+        if config.offset_key_neighbours:
+            self.offset_key_neighbours = _across_keys(offset_inputs, config.offset_key_dim, config.offset_key_neighbours)
         # each key's frame and onset probabilities (and partials) -> an onset logit correction
         self.onset_keys: TemporalRefiner | None = None
         self.onset_key_partials: nn.Conv1d | None = None
@@ -233,10 +246,7 @@ class Sound2SheetModel(nn.Module):
                                  persistent=False)
         self.onset_key_neighbours: nn.Conv1d | None = None
         if config.onset_key_neighbours:  # and its neighbours' probabilities, a conv across keys
-            r = config.onset_key_neighbours
-            self.onset_key_neighbours = nn.Conv1d(2, config.onset_key_dim, 2 * r + 1, padding=r)
-            nn.init.zeros_(self.onset_key_neighbours.weight)
-            nn.init.zeros_(self.onset_key_neighbours.bias)
+            self.onset_key_neighbours = _across_keys(2, config.onset_key_dim, config.onset_key_neighbours)
         # Set by from_pretrained: the features and decoding the weights were trained with.
         self.data_config: DataConfig | None = None
         self.inference_config: InferenceConfig | None = None
@@ -275,8 +285,9 @@ class Sound2SheetModel(nn.Module):
     def _offset_by_key(self, out: dict[str, torch.Tensor], pitch: torch.Tensor | None = None) -> torch.Tensor:
         """The per-key offset stack over each key's frame, onset and offset probabilities."""
         names = [h for h in ("frame", "onset") if h in out] + ["offset"]
+        context = self.offset_key_context if self.offset_key_context is not None else self.offset_key_neighbours
         return self._by_key(out, names, self.offset_keys, self.offset_key_partials,
-                            getattr(self, "offset_rows", None), self.offset_key_context, pitch)
+                            getattr(self, "offset_rows", None), context, pitch)
 
     def _by_key(self, out: dict[str, torch.Tensor], names: list[str], stack_net: TemporalRefiner,
                 partials: nn.Conv1d | None, rows: torch.Tensor | None, context: nn.Linear | nn.Conv1d | None,
