@@ -94,6 +94,12 @@ def main() -> None:
     ap.add_argument("--offset-window-ms", type=float, nargs="+", default=None,
                     help="how recent such a peak must be to try (InferenceConfig.offset_window_ms); "
                          "default: the checkpoint's own setting")
+    ap.add_argument("--chord-threshold", type=float, nargs="+", default=None,
+                    help="onset thresholds for a chord's quiet members to try (InferenceConfig.chord_onset_threshold; "
+                         "0: off); default: the checkpoint's")
+    ap.add_argument("--chord-window-ms", type=float, nargs="+", default=None,
+                    help="how near the chord's confident strike must be to try (InferenceConfig.chord_window_ms); "
+                         "default: the checkpoint's")
     ap.add_argument("--pedal", nargs="+", default=None,
                     help="pedal thresholds to try, or 'off' (InferenceConfig.pedal_threshold / use_pedal); "
                          "default: the checkpoint's own setting")
@@ -112,7 +118,8 @@ def main() -> None:
                     help="write each piece's note scores under the chosen setting here (JSON, for paired_bootstrap.py)")
     args = ap.parse_args()
     sweeps = ("frame", "onset", "reonset_ms", "reonset_threshold", "ghost_threshold", "max_gap_ms", "hold_threshold",
-              "hold_after_ms", "min_duration_ms", "offset_threshold", "offset_window_ms", "pedal", "normalize_peak")
+              "hold_after_ms", "min_duration_ms", "offset_threshold", "offset_window_ms", "chord_threshold", "chord_window_ms", "pedal",
+              "normalize_peak")
     if args.as_saved and any(getattr(args, name) is not None for name in sweeps):
         ap.error("--as-saved scores the checkpoint's own decoding: drop the sweep flags")
     model = Sound2SheetModel.from_pretrained(args.checkpoint)
@@ -140,6 +147,10 @@ def main() -> None:
     offset_ws = swept(args.offset_window_ms, base.offset_window_ms)
     # each offset option: (threshold, window ms); off once (its window does not matter)
     offsets = [(t, w) for t in offset_ts for w in (offset_ws if t else offset_ws[:1])]
+    chord_ts = swept(args.chord_threshold, base.chord_onset_threshold)
+    chord_ws = swept(args.chord_window_ms, base.chord_window_ms)
+    # each chord option: (threshold, window ms); off once (its window does not matter)
+    chords = [(t, w) for t in chord_ts for w in (chord_ws if t else chord_ws[:1])]
     levels = swept(args.normalize_peak, base.normalize_peak)
     gaps = swept(args.max_gap_ms, base.max_gap_ms)
     ghosts = swept(args.ghost_threshold, base.ghost_threshold)
@@ -168,12 +179,15 @@ def main() -> None:
     print(f"{len(pieces[levels[0]])} {args.split} pieces of {', '.join(map(str, args.dataset))}, "
           f"first {args.max_seconds:.0f} s each{heard_as}")
     print("| frame threshold | onset threshold | min re-onset (ms) | re-onset threshold | ghost threshold "
-          "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | offset threshold / window (ms) | pedal "
-          "| normalize peak | note-onset F1 | note-with-offset F1 |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| max gap (ms) | hold threshold | hold after (ms) | min duration (ms) | offset threshold / window (ms) "
+          "| chord threshold / window (ms) | pedal | normalize peak | note-onset F1 | note-with-offset F1 |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     results = []
     grid = itertools.product(args.frame, args.onset, args.reonset_ms, args.reonset_threshold, ghosts, gaps, holds,
-                             hold_ages, durations, offsets, pedals, levels)
-    for frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, offset, pedal, level in grid:
+                             hold_ages, durations, offsets, chords, pedals, levels)
+    for frame_t, onset_t, reonset, reonset_t, ghost, gap, hold, hold_age, duration, offset, chord, pedal, level in grid:
+        if chord[0] >= onset_t:
+            continue  # a chord's quiet members need less than the onset threshold
         if 0 < reonset_t <= onset_t and 0 in args.reonset_threshold:
             continue  # no stricter than the onset threshold: the same as off, which the grid tries
         if 0 < ghost <= max(onset_t, reonset_t) and 0 in ghosts:
@@ -185,12 +199,13 @@ def main() -> None:
                                      max_gap_ms=gap,
                                      hold_threshold=hold, hold_after_ms=hold_age, min_note_duration_ms=duration,
                                      offset_threshold=offset[0], offset_window_ms=offset[1],
+                                     chord_onset_threshold=chord[0], chord_window_ms=chord[1],
                                      normalize_peak=level, **pedal[1])
         scores = [note_scores(reference, model.decode(probs, config)[0]) for probs, reference in pieces[level]]
         onset_f1 = float(np.mean([s["note_onset_f1"] for s in scores]))
         offset_f1 = float(np.mean([s["note_offset_f1"] for s in scores]))
         results.append(Trial(onset_f1, offset_f1, config, pedal, scores))
-        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {offset[0]:g} / {offset[1]:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
+        print(f"| {frame_t} | {onset_t} | {reonset:g} | {reonset_t:g} | {ghost:g} | {gap:g} | {hold:g} | {hold_age:g} | {duration:g} | {offset[0]:g} / {offset[1]:g} | {chord[0]:g} / {chord[1]:g} | {pedal[0]} | {level:g} | {onset_f1:.4f} "
               f"| {offset_f1:.4f} |",
               flush=True)
     top = max(t.onset_f1 for t in results)
@@ -199,12 +214,14 @@ def main() -> None:
     print(f"\nbest: frame {c.classification_threshold}, onset {c.onset_threshold}, min re-onset {c.min_reonset_ms:g} ms, "
           f"re-onset threshold {c.reonset_threshold:g}, ghost threshold {c.ghost_threshold:g}, max gap {c.max_gap_ms:g} ms, "
           f"hold threshold {c.hold_threshold:g} after {c.hold_after_ms:g} ms, min duration {c.min_note_duration_ms:g} ms, "
-          f"offset {c.offset_threshold:g} within {c.offset_window_ms:g} ms, pedal {best.pedal[0]}, "
+          f"offset {c.offset_threshold:g} within {c.offset_window_ms:g} ms, "
+          f"chord {c.chord_onset_threshold:g} within {c.chord_window_ms:g} ms, pedal {best.pedal[0]}, "
           f"normalize peak {c.normalize_peak:g}: note-onset F1 {best.onset_f1:.4f}, note-with-offset F1 {best.offset_f1:.4f}")
     flags = (f"--inference classification_threshold={c.classification_threshold} --inference onset_threshold={c.onset_threshold} "
              + "".join(f"--inference {name}={getattr(c, name):g} " for name in (
                  "min_reonset_ms", "reonset_threshold", "ghost_threshold", "max_gap_ms", "hold_threshold", "hold_after_ms",
-                 "min_note_duration_ms", "offset_threshold", "offset_window_ms"))
+                 "min_note_duration_ms", "offset_threshold", "offset_window_ms", "chord_onset_threshold",
+                 "chord_window_ms"))
              + f"--inference normalize_peak={c.normalize_peak:g}")
     flags += "".join(f" --inference {k}={str(v).lower()}" for k, v in best.pedal[1].items())
     print(f"flags: {flags}")

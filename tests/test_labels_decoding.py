@@ -278,14 +278,74 @@ def test_fresh_strike_above_marks_keys_below_a_new_note_near_its_onset():
     assert fresh_strike_above(frames, peaks, 0.5, window=2, lag=3)[0, :4].all()
 
 
-@pytest.mark.parametrize("ghost", [None, 0.6])
+def test_a_chords_quiet_member_needs_only_the_chord_threshold():
+    # Key 40 strikes at row 20 (0.95); key 44 peaks at 0.6 a frame later (a quiet chord member),
+    # key 47 at 0.6 five frames later (too far), key 50 at 0.6 alone at row 60, and key 40 itself
+    # at 0.6 at row 80 next to its own strike at row 79 (its own strike is no chord).
+    p, o = _roll(), _roll()
+    for key, row, strength in [(40, 20, 0.95), (44, 21, 0.6), (47, 25, 0.6), (50, 60, 0.6), (40, 79, 0.95),
+                               (40, 81, 0.6)]:
+        p[row:row + 10, key] = 0.9
+        o[[row - 1, row, row + 1], key] = [0.2, strength, 0.1]
+
+    def starts(chord_threshold, window_s=0.03):
+        notes = decode_notes(p, o, hop_s=HOP, median_filter_size=1, onset_threshold=0.7,
+                             chord_threshold=chord_threshold, chord_window_s=window_s)
+        return sorted((n.pitch - 21, round(n.onset / HOP)) for n in notes)
+
+    assert starts(None) == [(40, 20), (40, 79)]
+    assert starts(0.5) == [(40, 20), (40, 79), (44, 21)]
+    assert starts(0.5, window_s=0.05) == [(40, 20), (40, 79), (44, 21), (47, 25)]
+    assert starts(0.65) == [(40, 20), (40, 79)]  # the quiet member must reach the chord threshold
+    kwargs = InferenceConfig(onset_threshold=0.7, chord_onset_threshold=0.5, chord_window_ms=40).decoder_kwargs(HOP, 21)
+    assert (kwargs["chord_threshold"], kwargs["chord_window_s"]) == (0.5, 0.04)
+    assert InferenceConfig().decoder_kwargs(HOP, 21)["chord_threshold"] is None
+    with pytest.raises(ConfigError, match="chord_onset_threshold"):
+        InferenceConfig(onset_threshold=0.7, chord_onset_threshold=0.7)
+    with pytest.raises(ConfigError, match="chord_window_ms"):
+        InferenceConfig(chord_onset_threshold=0.3, chord_window_ms=-1)
+
+
+def test_chord_mates_counts_other_keys_only():
+    from sound2sheet.decoding import chord_mates
+
+    onset = np.zeros((10, 4), dtype=np.float32)
+    onset[5, [0, 1]] = [0.9, 0.6]  # key 1 under key 0's strike
+    onset[7, 0] = 0.6  # key 0 after its own strike only
+    strong = np.zeros((10, 4), dtype=bool)
+    strong[5, 0] = True
+    got = chord_mates(onset, strong, 0.5, window=2)
+    assert got[5, 1] and got.sum() == 1
+
+
+def test_streaming_chord_mates_equal_whole_roll_decoding():
+    # sparse strikes on few keys, so whether a confident strike lies within the window is decided
+    # at block borders: the decoder must hold back (and keep) the window's frames
+    from sound2sheet.decoding import StreamingDecoder
+
+    rng = np.random.default_rng(1)
+    frames = np.repeat((rng.random((80, 6)) ** 3).astype(np.float32), 10, axis=0)
+    onsets = (rng.random((800, 6)) ** 30).astype(np.float32)
+    kwargs = dict(hop_s=HOP, median_filter_size=3, onset_threshold=0.5, chord_threshold=0.2, chord_window_s=0.06)
+    whole = decode_notes(frames, onsets, **kwargs)
+    assert whole != decode_notes(frames, onsets, **{**kwargs, "chord_threshold": None})
+    for sizes in ([1] * 800, [3] * 266 + [2], [5, 7] * 66 + [8]):
+        dec = StreamingDecoder(**kwargs)
+        got, start = [], 0
+        for size in sizes:
+            got += dec.push(frames[start:start + size], onsets[start:start + size])
+            start += size
+        assert sorted(got + dec.finish(), key=lambda n: (n.onset, n.pitch)) == whole
+
+
+@pytest.mark.parametrize(("ghost", "chord"), [(None, None), (0.6, None), (0.6, 0.05)])
 @pytest.mark.parametrize("hold", [None, 0.1])
 @pytest.mark.parametrize("max_gap_s", [0.0, 0.08])
 @pytest.mark.parametrize("reonset_threshold", [None, 0.5])
 @pytest.mark.parametrize("min_reonset_s", [0.0, 0.12])
 @pytest.mark.parametrize("use_onsets", [True, False])
 def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s, reonset_threshold, max_gap_s, hold,
-                                                      ghost):
+                                                      ghost, chord):
     from sound2sheet.decoding import StreamingDecoder
 
     rng = np.random.default_rng(0)
@@ -295,11 +355,13 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s,
     vel = rng.random((700, 88)).astype(np.float32)
     kwargs = dict(hop_s=HOP, median_filter_size=5, min_reonset_s=min_reonset_s, onset_threshold=0.2,
                   reonset_threshold=reonset_threshold, max_gap_s=max_gap_s, hold_threshold=hold, hold_after_s=0.15,
-                  ghost_threshold=ghost)
+                  ghost_threshold=ghost, chord_threshold=chord, chord_window_s=0.04)
     whole = decode_notes(frames, onsets if use_onsets else None, vel, **kwargs)
     assert len(whole) > 50
     if ghost and use_onsets:  # the check has something to do on this roll
         assert whole != decode_notes(frames, onsets, vel, **{**kwargs, "ghost_threshold": None})
+    if chord and use_onsets:
+        assert whole != decode_notes(frames, onsets, vel, **{**kwargs, "chord_threshold": None})
     for sizes in ([1] * 20 + [680], [333, 367], [7, 100, 3, 590]):
         dec = StreamingDecoder(**kwargs)
         got, start = [], 0

@@ -39,6 +39,13 @@ Onset-driven decoding can also judge a long note by a second frame threshold
 frame probability of a note held for seconds sinks with it, so one threshold that ends short
 notes where they end cuts long ones early.
 
+A chord's quiet members (``chord_threshold``): an onset peak below ``onset_threshold`` but at
+or above ``chord_threshold`` starts a note when another key has an onset peak at or above
+``onset_threshold`` within ``chord_window_s``. A note struck with a louder one peaks lower than
+it: on the dev set notes struck within 30 ms of a louder note were found half as often as the
+rest, most of the misses with a peak between 0.5 and the threshold (docs/experiments.md #71,
+#75), while a lone peak that low is more often noise.
+
 With offset probabilities (``offset``, per key and frame, from a model's offset head;
 onset-driven decoding only) a note at least ``hold_after_s`` old ends at the first row where
 the first threshold already says it is quiet and an offset peak at or above
@@ -89,6 +96,19 @@ def onset_peaks(onset_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     prev = np.vstack([np.full((1, o.shape[1]), -np.inf, dtype=np.float32), o[:-1]])
     nxt = np.vstack([o[1:], np.full((1, o.shape[1]), -np.inf, dtype=np.float32)])
     return (o >= threshold) & (o >= prev) & (o > nxt)
+
+
+def chord_mates(onset_probs: np.ndarray, strong: np.ndarray, threshold: float, window: int) -> np.ndarray:
+    """Bool ``[frames, keys]``: onset peaks at or above ``threshold`` that are not in ``strong``
+    (the confident peaks, same shape) but come within ``window`` frames of a strong peak on
+    another key. Row ``r`` reads strong peaks on rows ``r - window`` to ``r + window``."""
+    s = np.asarray(strong, dtype=bool)
+    near = s.astype(np.int16)
+    for d in range(1, window + 1):  # dilate along time
+        near[d:] |= s[:-d]
+        near[:-d] |= s[d:]
+    others = near.sum(axis=1, keepdims=True) - near  # strong keys nearby, not counting this one
+    return onset_peaks(onset_probs, threshold) & ~s & (others > 0)
 
 
 def fresh_strike_above(frame_probs: np.ndarray, peaks: np.ndarray, frame_threshold: float,
@@ -183,6 +203,8 @@ class StreamingDecoder:
         ghost_threshold: float | None = None,
         offset_threshold: float | None = None,
         offset_window_s: float = 0.05,
+        chord_threshold: float | None = None,
+        chord_window_s: float = 0.03,
     ) -> None:
         self.hop_s, self.frame_threshold, self.onset_threshold = hop_s, frame_threshold, onset_threshold
         self.reonset_threshold = onset_threshold if reonset_threshold is None else reonset_threshold
@@ -206,9 +228,13 @@ class StreamingDecoder:
         # an old note's end at an offset peak this recent (onset-driven only)
         self.offset_threshold = offset_threshold if use_onsets and offset_threshold else None
         self.offset_window = int(round(offset_window_s / hop_s)) if self.offset_threshold is not None else 0
-        # a row is final once the median filter, the peak picking, a bridge and the ghost check can see past it
-        self.lookahead = max(1, self.radius) + 2 * self.gap + ghost[0]
-        self.history = self.radius + 1 + self.gap + ghost[1] + self.offset_window
+        # a chord's quiet member's threshold (onset-driven only; below the onset threshold)
+        self.chord_threshold = chord_threshold if use_onsets and chord_threshold else None
+        self.chord_window = int(round(chord_window_s / hop_s)) if self.chord_threshold is not None else 0
+        # a row is final once the median filter, the peak picking (a chord mate's sees its chord's
+        # strikes), a bridge and the ghost check can see past it
+        self.lookahead = max(1, self.radius) + 2 * self.gap + ghost[0] + self.chord_window
+        self.history = self.radius + 1 + self.gap + ghost[1] + self.offset_window + self.chord_window
         self._buf: dict[str, np.ndarray] | None = None  # frames not yet final, plus history
         self._first = 0  # absolute frame of _buf's row 0
         self._done = 0  # absolute frames decoded so far
@@ -264,6 +290,8 @@ class StreamingDecoder:
             # Buffer row 0 is the true start or held-back history (never decided here), and the
             # last row only gets decided at the true end: -inf beyond both is exact.
             peaks = onset_peaks(buf["onset"], self.onset_threshold)
+            if self.chord_threshold is not None:
+                peaks |= chord_mates(buf["onset"], peaks, self.chord_threshold, self.chord_window)
             sounding = self._sounding(active, peaks, lo, stop)
             held = sounding if self.hold_threshold is None else self._sounding(
                 binarize(frame, self.hold_threshold, self.median), peaks, lo, stop)
@@ -415,6 +443,8 @@ def decode_notes(
     offset: np.ndarray | None = None,
     offset_threshold: float | None = None,
     offset_window_s: float = 0.05,
+    chord_threshold: float | None = None,
+    chord_window_s: float = 0.03,
 ) -> list[NoteEvent]:
     """Decode one clip.
 
@@ -438,6 +468,9 @@ def decode_notes(
         offset: ``[frames, keys]`` offset probabilities, or None; with ``offset_threshold`` a
             note at least ``hold_after_s`` old ends where the first threshold says quiet
             within ``offset_window_s`` after an offset peak (onset-driven decoding only).
+        chord_threshold: an onset peak at or above this (below ``onset_threshold``) starts a
+            note when another key peaks at or above ``onset_threshold`` within
+            ``chord_window_s`` (None: off; onset-driven decoding only).
     Returns:
         Notes sorted by onset then pitch; ``confidence`` is the onset peak probability
         (onset-driven) or the mean frame probability (frame-only).
@@ -448,6 +481,7 @@ def decode_notes(
         min_reonset_s=min_reonset_s, pedal_threshold=pedal_threshold, reonset_threshold=reonset_threshold,
         max_gap_s=max_gap_s, hold_threshold=hold_threshold, hold_after_s=hold_after_s,
         ghost_threshold=ghost_threshold, offset_threshold=offset_threshold, offset_window_s=offset_window_s,
+        chord_threshold=chord_threshold, chord_window_s=chord_window_s,
     )
     notes = decoder.push(frame_probs, onset_probs, velocity, pedal, offset)
     return sort_notes(notes + decoder.finish())

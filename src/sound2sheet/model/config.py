@@ -581,6 +581,11 @@ class InferenceConfig(_DictConfig):
     # note too long (sound2sheet.decoding; 0: off). Ignored for models without one.
     offset_threshold: float = 0.0
     offset_window_ms: float = 50.0
+    # An onset peak below onset_threshold but at or above chord_onset_threshold starts a note
+    # when another key peaks at or above onset_threshold within chord_window_ms: a chord's quiet
+    # members peak lower than its loud ones (onset-driven decoding; sound2sheet.decoding; 0: off).
+    chord_onset_threshold: float = 0.0
+    chord_window_ms: float = 30.0
     default_velocity: int = 80  # written when the model predicts no velocity
     # Scale each recording so its loudest sample sits here before the model hears it (at most
     # +40 dB), so a quiet recording is not heard as a different one. 0 keeps the level as
@@ -607,7 +612,8 @@ class InferenceConfig(_DictConfig):
             reonset_threshold=self.reonset_threshold or None, max_gap_s=self.max_gap_ms / 1000.0,
             hold_threshold=self.hold_threshold or None, hold_after_s=self.hold_after_ms / 1000.0,
             ghost_threshold=self.ghost_threshold or None, offset_threshold=self.offset_threshold or None,
-            offset_window_s=self.offset_window_ms / 1000.0,
+            offset_window_s=self.offset_window_ms / 1000.0, chord_threshold=self.chord_onset_threshold or None,
+            chord_window_s=self.chord_window_ms / 1000.0,
         )
 
     def __post_init__(self) -> None:
@@ -635,6 +641,8 @@ class InferenceConfig(_DictConfig):
             raise ConfigError("reonset_threshold must be in [0, 1) (0: the onset_threshold)")
         if not 0.0 <= self.ghost_threshold < 1.0:
             raise ConfigError("ghost_threshold must be in [0, 1) (0: off)")
+        if not 0.0 <= self.chord_onset_threshold < self.onset_threshold or self.chord_window_ms < 0:
+            raise ConfigError("chord_onset_threshold must be in [0, onset_threshold) (0: off) and chord_window_ms >= 0")
         if not 0.0 <= self.normalize_peak <= 1.0:
             raise ConfigError("normalize_peak must be in [0, 1] (0: keep the recorded level)")
         if self.precision not in ("auto", "fp32", "bf16"):
