@@ -32,6 +32,16 @@ def test_too_little_reach_shows_at_span_borders():
     assert diff[:62].max() < 1e-6  # far from a border nothing changes
 
 
+def test_several_inputs_are_cut_alike():
+    net = _three_convs()
+    x, y = torch.randn(2, 4, 300), torch.randn(2, 1, 300)
+    with torch.no_grad():
+        whole = net(x) * y
+        torch.testing.assert_close(map_time_spans(lambda a, b: net(a) * b, (x, y), span=64, reach=3), whole)
+    with pytest.raises(ValueError, match="frames differ"):
+        map_time_spans(lambda a, b: a, (x, y[..., :299]), span=64, reach=3)
+
+
 @pytest.mark.parametrize("rows", [8, 9])
 def test_halve_frequency_is_the_max_pool_it_replaces(rows):
     x = torch.randn(2, 3, rows, 17)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import nn
 
@@ -14,6 +16,16 @@ PRIOR_LOGITS = {"frame": -3.0, "onset": -4.0, "velocity": 0.0, "offset": -4.0}
 # The pedal head starts "up" (p = 0.05): a warm-started model then decodes exactly as before,
 # instead of holding every note from the first step (p = 0.5 would count as down).
 PEDAL_PRIOR_LOGIT = -3.0
+
+Layer = TypeVar("Layer", bound=nn.Module)
+
+
+def zeroed(layer: Layer) -> Layer:
+    """``layer`` with every parameter at zero: a part added to a trained model this way changes
+    nothing until training moves it, so a warm start decodes as before."""
+    for param in layer.parameters():
+        nn.init.zeros_(param)
+    return layer
 
 
 class TemporalRefiner(nn.Module):
@@ -32,9 +44,7 @@ class TemporalRefiner(nn.Module):
             nn.Sequential(nn.GELU(), nn.Conv1d(dim, dim, k, dilation=2 ** i, padding=(k // 2) * 2 ** i))
             for i in range(config.refine_layers)
         )
-        self.out = nn.Conv1d(dim, out_dim, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = zeroed(nn.Conv1d(dim, out_dim, 1))
 
     def forward(self, features: torch.Tensor, extra: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(corrections [batch, frames, out_dim], hidden [batch, frames, refine_dim])``;

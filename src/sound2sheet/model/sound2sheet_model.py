@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from sound2sheet.decoding import binarize, decode_notes
-from sound2sheet.model.classifier import PianoRollClassifier, TemporalRefiner
+from sound2sheet.model.classifier import PianoRollClassifier, TemporalRefiner, zeroed
 from sound2sheet.model.config import DataConfig, InferenceConfig, ModelConfig
 from sound2sheet.model.encoder import ASTWrapper
 from sound2sheet.model.spans import map_time_spans
@@ -89,9 +89,7 @@ class PitchBranch(nn.Module):
     def __init__(self, bins: int, dim: int, out_dim: int) -> None:
         super().__init__()
         self.conv = nn.Conv1d(bins, dim, 3, padding=1)
-        self.out = nn.Conv1d(dim, out_dim, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        self.out = zeroed(nn.Conv1d(dim, out_dim, 1))
 
     def forward(self, pitch: torch.Tensor) -> torch.Tensor:
         return self.out(nn.functional.gelu(self.conv(pitch))).transpose(1, 2)
@@ -140,11 +138,8 @@ class HarmonicBranch(nn.Module):
         self.mix = nn.Conv2d(c * config.harmonics, config.harmonic_dim, 1)
         self.sub_mix: nn.Conv2d | None = None
         if config.subharmonics:
-            self.sub_mix = nn.Conv2d(c * config.subharmonics, config.harmonic_dim, 1, bias=False)
-            nn.init.zeros_(self.sub_mix.weight)
-        self.out = nn.Conv2d(config.harmonic_dim, num_heads, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+            self.sub_mix = zeroed(nn.Conv2d(c * config.subharmonics, config.harmonic_dim, 1, bias=False))
+        self.out = zeroed(nn.Conv2d(config.harmonic_dim, num_heads, 1))
 
     def forward(self, pitch: torch.Tensor) -> torch.Tensor:
         return map_time_spans(self._span, pitch, span=self.CHUNK_FRAMES, reach=self.conv.kernel_size[1] // 2, out_dim=1)
@@ -168,10 +163,7 @@ class HarmonicBranch(nn.Module):
 def _across_keys(inputs: int, dim: int, radius: int) -> nn.Conv1d:
     """A per-key stack's view of the keys up to ``radius`` semitones either side: a convolution
     across keys, the same for every key, zero-initialised so a warm start decodes as before."""
-    conv = nn.Conv1d(inputs, dim, 2 * radius + 1, padding=radius)
-    nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
-    return conv
+    return zeroed(nn.Conv1d(inputs, dim, 2 * radius + 1, padding=radius))
 
 
 def _partials_last(weight: torch.Tensor, partials: int) -> torch.Tensor:
@@ -220,17 +212,13 @@ class Sound2SheetModel(nn.Module):
         # so a warm start from a model without them decodes as before)
         self.offset_key_partials: nn.Conv1d | None = None
         if config.offset_key_partials:
-            self.offset_key_partials = nn.Conv1d(config.offset_key_partials, config.offset_key_dim, 1)
-            nn.init.zeros_(self.offset_key_partials.weight)
-            nn.init.zeros_(self.offset_key_partials.bias)
+            self.offset_key_partials = zeroed(nn.Conv1d(config.offset_key_partials, config.offset_key_dim, 1))
             self.register_buffer("offset_rows", partial_rows(config, list(range(1, config.offset_key_partials + 1))),
                                  persistent=False)
         # and, with offset_key_context, the whole keyboard's probabilities, the same for every key
         self.offset_key_context: nn.Linear | None = None
         if config.offset_key_context:
-            self.offset_key_context = nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim)
-            nn.init.zeros_(self.offset_key_context.weight)
-            nn.init.zeros_(self.offset_key_context.bias)
+            self.offset_key_context = zeroed(nn.Linear(config.num_piano_keys * offset_inputs, config.offset_key_dim))
         # or its neighbours' probabilities, a conv across keys
         self.offset_key_neighbours: nn.Conv1d | None = None
         if config.offset_key_neighbours:
@@ -298,28 +286,30 @@ class Sound2SheetModel(nn.Module):
         ``rows``) and with ``context`` the keyboard's summary (a linear map, the same for every
         key) or its neighbours' (a convolution across keys); the keys are folded into the
         batch, so every key shares the weights."""
-        x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=-1))  # [B, T, K, C]
-        bsz, frames, keys, c = x.shape
-        extras: list[torch.Tensor] = []  # [B * K, channels, T] each, cut into spans with x
-        if partials is not None:
-            gathered = nn.functional.pad(pitch, (0, 0, 0, 1)).index_select(1, rows)  # [B, K * P, T]
-            extras.append(gathered.reshape(bsz * keys, -1, frames).to(x.dtype))
-        if isinstance(context, nn.Conv1d):  # across keys, frame by frame
-            near = context(x.reshape(bsz * frames, keys, c).transpose(1, 2)).to(x.dtype)  # [B * T, D, K]
-            extras.append(near.reshape(bsz, frames, -1, keys).permute(0, 3, 2, 1).reshape(bsz * keys, -1, frames))
-        elif context is not None:
-            summary = context(x.reshape(bsz, frames, keys * c)).transpose(1, 2).to(x.dtype)  # [B, D, T]
-            extras.append(summary.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, frames))
-        x = torch.cat([x.permute(0, 2, 3, 1).reshape(bsz * keys, c, frames), *extras], dim=1)
-        p = partials.in_channels if partials is not None else 0
+        # [B, C, K, T]: time last, so the spans below cut every input alike and nothing the size
+        # of keys x channels x a whole chunk's frames is ever built (docs/experiments.md #75)
+        x = torch.sigmoid(torch.stack([out[h].detach() for h in names], dim=1)).transpose(2, 3)
+        bsz, c, keys, frames = x.shape
+        inputs = [x] if pitch is None else [x, pitch]
 
-        def stack(z: torch.Tensor) -> torch.Tensor:  # [B * K, C (+ P) (+ D), n] -> [B * K, n, 1]
-            extra = partials(z[:, c:c + p]) if partials is not None else None
-            if context is not None:
-                extra = z[:, c + p:] if extra is None else extra + z[:, c + p:]
-            return stack_net(z[:, :c].transpose(1, 2), extra)[0]
+        def stack(z: torch.Tensor, pitch_span: torch.Tensor | None = None) -> torch.Tensor:  # -> [B * K, n, 1]
+            n = z.shape[-1]
+            extra = None
+            if partials is not None:  # each key's pitch rows at its partials
+                gathered = nn.functional.pad(pitch_span, (0, 0, 0, 1)).index_select(1, rows)  # [B, K * P, n]
+                extra = partials(gathered.reshape(bsz * keys, -1, n).to(z.dtype))
+            if isinstance(context, nn.Conv1d):  # across keys, frame by frame
+                near = context(z.permute(0, 3, 1, 2).reshape(bsz * n, c, keys)).to(z.dtype)  # [B * n, D, K]
+                near = near.reshape(bsz, n, -1, keys).permute(0, 3, 2, 1).reshape(bsz * keys, -1, n)
+                extra = near if extra is None else extra + near
+            elif context is not None:  # the keyboard's summary, the same for every key
+                summary = context(z.permute(0, 3, 2, 1).reshape(bsz, n, keys * c)).transpose(1, 2).to(z.dtype)
+                summary = summary.unsqueeze(1).expand(-1, keys, -1, -1).reshape(bsz * keys, -1, n)
+                extra = summary if extra is None else extra + summary
+            own = z.transpose(1, 2).reshape(bsz * keys, c, n)
+            return stack_net(own.transpose(1, 2), extra)[0]
 
-        y = map_time_spans(stack, x, span=self.KEY_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
+        y = map_time_spans(stack, inputs, span=self.KEY_SPAN_FRAMES, reach=self.config.refine_radius_frames, out_dim=1)
         return y.reshape(bsz, keys, frames).transpose(1, 2)
 
     def forward(self, mel: torch.Tensor, return_all_heads: bool = False):

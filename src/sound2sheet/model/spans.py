@@ -11,25 +11,29 @@ the module's own zero padding.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 
-def map_time_spans(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, span: int, reach: int,
-                   out_dim: int = -1) -> torch.Tensor:
+def map_time_spans(fn: Callable[..., torch.Tensor], x: torch.Tensor | Sequence[torch.Tensor], *, span: int,
+                   reach: int, out_dim: int = -1) -> torch.Tensor:
     """``fn`` over ``x [..., frames]`` in spans of ``span`` output frames.
 
     ``fn`` maps ``[..., n]`` to a tensor with ``n`` frames along ``out_dim`` and must look at
-    most ``reach`` frames either side. Returns the frames of ``fn(x)``, concatenated along
+    most ``reach`` frames either side. ``x`` may be several tensors with the same frames, cut
+    alike and passed to ``fn`` in order. Returns the frames of ``fn(x)``, concatenated along
     ``out_dim``.
     """
-    frames = x.shape[-1]
+    xs = (x,) if isinstance(x, torch.Tensor) else tuple(x)
+    frames = xs[0].shape[-1]
+    if any(t.shape[-1] != frames for t in xs):
+        raise ValueError(f"the inputs' frames differ: {[t.shape[-1] for t in xs]}")
     if frames <= span:
-        return fn(x)
+        return fn(*xs)
     pieces = []
     for start in range(0, frames, span):
         stop = min(frames, start + span)
         first, last = max(0, start - reach), min(frames, stop + reach)
-        pieces.append(fn(x[..., first:last]).narrow(out_dim, start - first, stop - start))
+        pieces.append(fn(*(t[..., first:last] for t in xs)).narrow(out_dim, start - first, stop - start))
     return torch.cat(pieces, dim=out_dim)
