@@ -67,3 +67,17 @@ def test_conditions_score_each_piece_under_each(trained, tmp_path, capsys, monke
     for piece in ("short", "long"):  # -30 dB is undone by the level normalisation, measured on the treated audio
         assert rows[f"{piece}@quiet"]["note_onset_f1"] == pytest.approx(rows[f"{piece}@clean"]["note_onset_f1"], abs=0.01)
         assert rows[f"{piece}@clean"]["note_onset_f1"] > 0.5
+
+
+def test_chord_threshold_sweep_skips_points_at_or_above_the_onset_threshold(trained, tmp_path, capsys, monkeypatch):
+    _, data_dir, _ = trained
+    monkeypatch.setattr(sys, "argv", [
+        "tune_decoding.py", str(data_dir.parent / "ckpt" / "best_model.pt"), "--dataset", str(data_dir),
+        "--frame", "0.5", "--onset", "0.5", "--chord-threshold", "0", "0.3", "0.6", "--chord-window-ms", "30", "50",
+        "--max-seconds", "30"])
+    tune_decoding.main()
+    printed = capsys.readouterr().out
+    rows = [line.split(" | ")[10] for line in printed.splitlines() if line.startswith("| 0")]
+    assert rows == ["0 / 30", "0.3 / 30", "0.3 / 50"]  # off once; 0.6 >= the onset threshold: skipped
+    flags = next(line for line in printed.splitlines() if line.startswith("flags:"))
+    assert "--inference chord_onset_threshold=" in flags and "--inference chord_window_ms=" in flags
