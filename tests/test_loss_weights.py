@@ -1,5 +1,6 @@
-"""The losses' extra weights: held keys and quiet strikes in the onset loss, long notes' tails in the frame loss
-(TrainingConfig.held_onset_weight, ghost_onset_weight, quiet_onset_weight, late_frame_weight)."""
+"""The losses' extra weights: held keys and quiet strikes in the onset loss, long notes' tails and quiet notes'
+starts in the frame loss (TrainingConfig.held_onset_weight, ghost_onset_weight, quiet_onset_weight,
+late_frame_weight, quiet_frame_weight)."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from sound2sheet.errors import ConfigError
 from sound2sheet.model import Sound2SheetModel, Trainer
 from sound2sheet.model.dataset import create_dataloaders
 from sound2sheet.model.trainer import (ghost_onset_weights, held_key_weights, late_frame_weights, note_age_frames,
-                                      quiet_onset_weights)
+                                      quiet_frame_weights, quiet_onset_weights)
 from tests.conftest import tiny_model_config, training_config
 
 
@@ -192,3 +193,38 @@ def test_a_mixed_crops_frame_weight_enters_the_frame_loss_with_the_late_weight(d
     changed = torch.where(mask == 0, -logits, logits)
     again = trainer.compute_loss({"frame": changed}, batch | {"frame_weight": mask})[1]["frame"]
     assert again == pytest.approx(got, rel=1e-6)
+
+
+def test_quiet_frame_weights_mark_a_quiet_notes_first_frames():
+    roll, onset, vel = torch.zeros(1, 10, 4), torch.zeros(1, 10, 4), torch.zeros(1, 10, 4)
+    roll[0, 2:9, 0] = 1.0
+    onset[0, 2, 0], vel[0, 2, 0] = 1.0, 0.25  # a quiet note on key 0
+    roll[0, 1:6, 1] = 1.0
+    onset[0, 1, 1], vel[0, 1, 1] = 1.0, 1.0  # a loud one on key 1
+    roll[0, 0:4, 2] = 1.0  # sounding since before the crop: its velocity is unknown
+    roll[0, 3:8, 3] = 1.0
+    onset[0, 3, 3], vel[0, 3, 3] = 1.0, 0.5
+    onset[0, 6, 3], vel[0, 6, 3] = 1.0, 0.0  # re-struck, as quietly as can be
+    w = quiet_frame_weights(roll, onset, vel, 2.0, within_frames=3)
+    assert w[0, :, 0].tolist() == [1, 1, 2.5, 2.5, 2.5, 1, 1, 1, 1, 1]
+    assert torch.equal(w[0, :, 1:3], torch.ones(10, 2))
+    assert w[0, :, 3].tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 1, 1]
+
+
+def test_quiet_frame_weight_enters_the_frame_loss(data_config, tmp_path):
+    mc = tiny_model_config()
+    train, _, _ = create_dataloaders(data_config, mc, training_config(tmp_path / "a"))
+    batch = next(iter(train))
+    roll, onset, vel = batch["piano_roll"], batch["onset_roll"], batch["velocity_roll"]
+    within = round(0.05 / mc.hop_s)
+    quiet = quiet_frame_weights(roll, onset, vel, 3.0, within)
+    assert (quiet > 1.0).any() and ((roll >= 0.5) & (quiet == 1.0)).any()
+    torch.manual_seed(0)
+    logits = torch.randn_like(roll) * 3
+    elements = torch.nn.functional.binary_cross_entropy_with_logits(logits, roll, reduction="none")
+    tc = training_config(tmp_path / "b", quiet_frame_weight=3.0, quiet_frame_ms=50.0)
+    trainer = Trainer(Sound2SheetModel(mc), train, None, mc, tc, data_config)
+    got = trainer.compute_loss({"frame": logits}, batch)[1]["frame"]
+    assert got == pytest.approx(float((elements * quiet).mean()), rel=1e-5)
+    with pytest.raises(ConfigError, match="quiet_frame_weight"):
+        training_config(tmp_path, quiet_frame_weight=-1.0)

@@ -350,6 +350,12 @@ class TrainingConfig(_DictConfig):
     # (docs/experiments.md #22). 1: every cell alike.
     late_frame_weight: float = 1.0
     late_frame_after_ms: float = 500.0
+    # Extra frame BCE weight on the first quiet_frame_ms of a quiet note: a cell of a note of
+    # velocity v (0-1) weighs 1 + quiet_frame_weight * (1 - v) there. Quiet notes' frame
+    # probability sits under the threshold from their start, so they are dropped or cut short
+    # (docs/experiments.md #76-#78). 0: velocity plays no part.
+    quiet_frame_weight: float = 0.0
+    quiet_frame_ms: float = 100.0
     # Train only the parameters whose names start with one of these (e.g.
     # ["classifier.pedal_net"]); the rest stay frozen. Empty: train everything.
     train_only: list[str] = dataclasses.field(default_factory=list)
@@ -387,6 +393,8 @@ class TrainingConfig(_DictConfig):
             raise ConfigError("ghost_onset_weight must be positive")
         if self.quiet_onset_weight < 0:
             raise ConfigError("quiet_onset_weight must be >= 0")
+        if self.quiet_frame_weight < 0 or self.quiet_frame_ms < 0:
+            raise ConfigError("quiet_frame_weight and quiet_frame_ms must be >= 0")
         if self.late_frame_weight <= 0:
             raise ConfigError("late_frame_weight must be positive")
         if self.late_frame_after_ms < 0:

@@ -156,16 +156,36 @@ def quiet_onset_weights(onset_roll: torch.Tensor, velocity_roll: torch.Tensor, w
     return 1.0 + weight * quiet
 
 
-def note_age_frames(piano_roll: torch.Tensor, onset_roll: torch.Tensor) -> torch.Tensor:
-    """``[batch, frames, keys]`` frames since the sounding note's onset (0 on its onset frame
-    and wherever the key is off). A note already sounding at a crop's start counts from the
-    crop's first frame: its past is unknown."""
+def _last_reset(piano_roll: torch.Tensor, onset_roll: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(t, last, sounding)``, each ``[batch, frames, keys]``: the frame index, the latest frame
+    at or before it that is an onset target or silent (0 for a note sounding since the crop's
+    start), and where the key sounds."""
     frames = piano_roll.shape[1]
     t = torch.arange(frames, device=piano_roll.device).view(1, frames, 1).expand_as(piano_roll)
     sounding = piano_roll >= 0.5
     reset = (onset_roll > 0) | ~sounding
-    last_reset = torch.where(reset, t, torch.zeros_like(t)).cummax(dim=1).values
+    return t, torch.where(reset, t, torch.zeros_like(t)).cummax(dim=1).values, sounding
+
+
+def note_age_frames(piano_roll: torch.Tensor, onset_roll: torch.Tensor) -> torch.Tensor:
+    """``[batch, frames, keys]`` frames since the sounding note's onset (0 on its onset frame
+    and wherever the key is off). A note already sounding at a crop's start counts from the
+    crop's first frame: its past is unknown."""
+    t, last_reset, sounding = _last_reset(piano_roll, onset_roll)
     return torch.where(sounding, t - last_reset, torch.zeros_like(t))
+
+
+def quiet_frame_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, velocity_roll: torch.Tensor,
+                        weight: float, within_frames: int) -> torch.Tensor:
+    """``[batch, frames, keys]`` frame-loss weights: ``1 + weight * (1 - v)`` on the first
+    ``within_frames`` sounding cells of a note struck in the crop with velocity ``v`` (0-1), 1
+    elsewhere. A quiet note's frame probability sits under the threshold from its start, so the
+    decoder drops it or cuts it short (docs/experiments.md #76-#78)."""
+    t, last, sounding = _last_reset(piano_roll, onset_roll)
+    struck = torch.gather(onset_roll, 1, last) > 0  # the note began in the crop
+    quiet = (1.0 - torch.gather(velocity_roll, 1, last)).clamp(0.0, 1.0)
+    young = sounding & struck & (t - last < within_frames)
+    return 1.0 + weight * quiet * young.to(quiet.dtype)
 
 
 def late_frame_weights(piano_roll: torch.Tensor, onset_roll: torch.Tensor, weight: float,
@@ -369,6 +389,10 @@ class Trainer:
         if self.config.late_frame_weight != 1.0:
             after = time_to_frame(self.config.late_frame_after_ms / 1000.0, self.model_config.hop_s)
             frame_factors.append(late_frame_weights(target, batch["onset_roll"], self.config.late_frame_weight, after))
+        if self.config.quiet_frame_weight > 0:  # every training batch carries velocity_roll (PianoDataset)
+            within = time_to_frame(self.config.quiet_frame_ms / 1000.0, self.model_config.hop_s)
+            frame_factors.append(quiet_frame_weights(target, batch["onset_roll"], batch["velocity_roll"],
+                                                     self.config.quiet_frame_weight, within))
         if "frame_weight" in batch:  # mixed crops' masks (DataConfig.feature_mix_keep_ms, feature_mix_frame_targets)
             frame_factors.append(batch["frame_weight"])
         if frame_factors:
