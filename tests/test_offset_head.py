@@ -14,6 +14,15 @@ from sound2sheet.model.dataset import PianoDataset, collate_batch
 from tests.conftest import tiny_model_config, training_config
 
 
+def _offset_grads(model: Sound2SheetModel, mel: torch.Tensor, allowed: tuple[str, ...]) -> dict:
+    """Backpropagate the offset logits' sum; assert that only parameters under ``allowed`` got a
+    gradient (the stacks read the heads detached) and return every parameter's gradient."""
+    model.forward_heads(mel)["offset"].sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
+    return grads
+
+
 def test_an_offset_stack_warm_starts_unchanged_and_sends_no_gradient_into_the_note_heads():
     torch.manual_seed(0)
     old = Sound2SheetModel(tiny_model_config(refine_layers=2, refine_dim=16)).eval()
@@ -28,10 +37,8 @@ def test_an_offset_stack_warm_starts_unchanged_and_sends_no_gradient_into_the_no
         torch.testing.assert_close(a[head], b[head])
     assert b["offset"].shape == (2, 300, 88) and torch.all(b["offset"] == PRIOR_LOGITS["offset"])
     new.train()
-    new.forward_heads(mel)["offset"].sum().backward()
-    grads = {n: p.grad for n, p in new.named_parameters()}
+    grads = _offset_grads(new, mel, ("classifier.offset_net.",))
     assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("classifier.offset_net."))
-    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith("classifier.offset_net."))
     with pytest.raises(ValueError, match="offset_dim"):
         tiny_model_config(offset_dim=8)  # no refiner to take the shape of
 
@@ -161,11 +168,8 @@ def test_a_per_key_offset_stack_warm_starts_unchanged_is_detached_and_shares_its
     del new.KEY_SPAN_FRAMES
     new.train()
     new.offset_keys.out.weight.grad = None
-    new.forward_heads(mel)["offset"].sum().backward()
-    grads = {n: p.grad for n, p in new.named_parameters()}
+    grads = _offset_grads(new, mel, ("classifier.offset_net.", "offset_keys."))
     assert grads["offset_keys.inp.weight"] is not None and grads["offset_keys.inp.weight"].abs().sum() > 0
-    allowed = ("classifier.offset_net.", "offset_keys.")
-    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
     with pytest.raises(ValueError, match="offset_key_dim"):
         tiny_model_config(refine_layers=2, refine_dim=16, offset_key_dim=4)  # no offset head to correct
 
@@ -238,11 +242,8 @@ def test_the_per_key_offset_stack_can_hear_the_whole_keyboard():
         torch.testing.assert_close(new._offset_by_key(logits), c)
         del new.KEY_SPAN_FRAMES
     new.train()
-    new.forward_heads(mel)["offset"].sum().backward()
-    grads = {n: p.grad for n, p in new.named_parameters()}
+    grads = _offset_grads(new, mel, ("classifier.offset_net.", "offset_keys.", "offset_key_context."))
     assert grads["offset_key_context.weight"].abs().sum() > 0
-    allowed = ("classifier.offset_net.", "offset_keys.", "offset_key_context.")
-    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
     with pytest.raises(ValueError, match="offset_key_context"):
         tiny_model_config(refine_layers=2, refine_dim=16, offset_dim=8, offset_key_context=True)
 
@@ -260,10 +261,7 @@ def test_the_per_key_offset_stack_can_hear_its_neighbours():
         assert not torch.allclose(c[..., 10], d[..., 10])
         torch.testing.assert_close(c[..., 40], d[..., 40])  # out of reach
     new.train()
-    new.forward_heads(mel)["offset"].sum().backward()
-    grads = {n: p.grad for n, p in new.named_parameters()}
+    grads = _offset_grads(new, mel, ("classifier.offset_net.", "offset_keys.", "offset_key_neighbours."))
     assert grads["offset_key_neighbours.weight"].abs().sum() > 0
-    allowed = ("classifier.offset_net.", "offset_keys.", "offset_key_neighbours.")
-    assert all(g is None or not g.any() for n, g in grads.items() if not n.startswith(allowed))
     with pytest.raises(ValueError, match="offset_key_neighbours"):
         tiny_model_config(**shape, offset_key_neighbours=3, offset_key_context=True)
