@@ -371,3 +371,13 @@ def test_streaming_decoder_equals_whole_roll_decoding(use_onsets, min_reonset_s,
             start += size
         got += dec.finish()
         assert sorted(got, key=lambda n: (n.onset, n.pitch)) == whole
+
+
+def test_dilate_rows_spreads_marks_along_time_only():
+    from sound2sheet.decoding import dilate_rows
+
+    mask = np.zeros((8, 2), dtype=bool)
+    mask[3, 0] = True
+    assert np.flatnonzero(dilate_rows(mask, 2)[:, 0]).tolist() == [3, 4, 5]
+    assert np.flatnonzero(dilate_rows(mask, 1, 2)[:, 0]).tolist() == [1, 2, 3, 4]
+    assert not dilate_rows(mask, 2, 2)[:, 1].any()

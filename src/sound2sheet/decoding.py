@@ -98,15 +98,24 @@ def onset_peaks(onset_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     return (o >= threshold) & (o >= prev) & (o > nxt)
 
 
+def dilate_rows(mask: np.ndarray, after: int, before: int = 0) -> np.ndarray:
+    """Bool ``[frames, keys]``: ``mask`` spread along time to the ``after`` rows after and the
+    ``before`` rows before each marked row."""
+    m = np.asarray(mask, dtype=bool)
+    out = m.copy()
+    for d in range(1, after + 1):
+        out[d:] |= m[:-d]
+    for d in range(1, before + 1):
+        out[:-d] |= m[d:]
+    return out
+
+
 def chord_mates(onset_probs: np.ndarray, strong: np.ndarray, threshold: float, window: int) -> np.ndarray:
     """Bool ``[frames, keys]``: onset peaks at or above ``threshold`` that are not in ``strong``
     (the confident peaks, same shape) but come within ``window`` frames of a strong peak on
     another key. Row ``r`` reads strong peaks on rows ``r - window`` to ``r + window``."""
     s = np.asarray(strong, dtype=bool)
-    near = s.astype(np.int16)
-    for d in range(1, window + 1):  # dilate along time
-        near[d:] |= s[:-d]
-        near[:-d] |= s[d:]
+    near = dilate_rows(s, window, window).astype(np.int16)
     others = near.sum(axis=1, keepdims=True) - near  # strong keys nearby, not counting this one
     return onset_peaks(onset_probs, threshold) & ~s & (others > 0)
 
@@ -121,10 +130,7 @@ def fresh_strike_above(frame_probs: np.ndarray, peaks: np.ndarray, frame_thresho
     n, keys = p.shape
     before = np.vstack([np.zeros((min(lag, n), keys), dtype=bool), np.asarray(frame_probs)[:max(0, n - lag)] >= frame_threshold])
     fresh = p & ~before[:n]
-    near = fresh.copy()
-    for d in range(1, window + 1):  # dilate along time
-        near[d:] |= fresh[:-d]
-        near[:-d] |= fresh[d:]
+    near = dilate_rows(fresh, window, window)
     # any strictly higher key: reversed cumulative OR along keys, shifted down by one key
     above = np.logical_or.accumulate(near[:, ::-1], axis=1)[:, ::-1]
     return np.hstack([above[:, 1:], np.zeros((n, 1), dtype=bool)])
@@ -352,11 +358,7 @@ class StreamingDecoder:
 
     def _after_offset(self, offset: np.ndarray, lo: int, stop: int) -> np.ndarray:
         """Bool ``[stop - lo, keys]``: rows at most ``offset_window`` after an offset peak."""
-        peaks = onset_peaks(offset, self.offset_threshold)
-        recent = peaks.copy()
-        for d in range(1, self.offset_window + 1):
-            recent[d:] |= peaks[:-d]
-        return recent[lo:stop]
+        return dilate_rows(onset_peaks(offset, self.offset_threshold), self.offset_window)[lo:stop]
 
     def _onset_notes(self, sounding: np.ndarray, held: np.ndarray, peaks: np.ndarray, lo: int,
                      suspect: np.ndarray | None = None) -> list[NoteEvent]:
