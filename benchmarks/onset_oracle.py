@@ -7,10 +7,12 @@ the head's: the difference is what onsets cost both scores. Then the reference n
 shipped decoding misses, by the head's highest onset probability on their key within 50 ms of
 their onset: a miss with a peak just under the threshold is a calibration problem, one with no
 peak is a detection problem (docs/experiments.md #66); and the recall of notes struck with a
-louder one (a chord's quiet members) against the rest (#71). A diagnostic: nothing is tuned on what
-it prints.
+louder one (a chord's quiet members) against the rest (#71). With ``--peaks``: how well each
+head tells the weak onset peaks (local maxima in [0.3, threshold)) of real notes from the rest,
+by AUC, alone and in a cross-validated logistic fit (#79). A diagnostic: nothing is tuned on
+what it prints.
 
-Usage: python benchmarks/onset_oracle.py [DIR] [--checkpoint CKPT] [--max-seconds S]
+Usage: python benchmarks/onset_oracle.py [DIR] [--checkpoint CKPT] [--max-seconds S] [--peaks]
 (DIR defaults to ../shared/bench/dev)
 """
 
@@ -46,6 +48,58 @@ def under_louder_chord_mate(reference, window_s: float = 0.03) -> np.ndarray:
     return (near & (velocity[None, :] > velocity[:, None])).any(axis=1)
 
 
+PEAK_FEATURES = ("onset peak", "frame", "frame 30 ms later", "velocity")
+
+
+def weak_peaks(probs: dict[str, np.ndarray], reference, hop_s: float, min_pitch: int, low: float, high: float,
+               window_s: float = 0.05, later_frames: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """``{head: [frames, keys]}`` -> ``(features [peaks, 4], real [peaks] bool)``: every local
+    maximum of the onset probability in ``[low, high)``, described by :data:`PEAK_FEATURES`, and
+    whether a reference note on its key starts within ``window_s`` of it."""
+    onset, frame, velocity = probs["onset"], probs["frame"], probs.get("velocity", np.zeros_like(probs["onset"]))
+    inner = onset[1:-1]
+    is_peak = (inner >= onset[:-2]) & (inner > onset[2:]) & (inner >= low) & (inner < high)
+    t, k = np.nonzero(is_peak)
+    t = t + 1
+    starts: dict[int, list[float]] = {}
+    for note in reference:
+        starts.setdefault(note.pitch - min_pitch, []).append(note.onset / hop_s)
+    reach = window_s / hop_s + 1e-6
+    real = np.array([bool(starts.get(key)) and np.abs(np.array(starts[key]) - f).min() <= reach
+                     for f, key in zip(t, k)], dtype=bool)
+    later = np.minimum(t + later_frames, onset.shape[0] - 1)
+    features = np.stack([onset[t, k], frame[t, k], frame[later, k], velocity[t, k]], axis=1)
+    return features.astype(np.float64), real
+
+
+def auc(real: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve of ``score`` for ``real`` (the Mann-Whitney statistic; ties count half)."""
+    from scipy.stats import rankdata
+
+    n1, n0 = int(real.sum()), int((~real).sum())
+    if not n1 or not n0:
+        return float("nan")
+    return float((rankdata(score)[real].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def cross_validated_logit(features: np.ndarray, real: np.ndarray, folds: int = 5) -> np.ndarray:
+    """``[n, d]`` probabilities -> ``[n]`` held-out scores of a logistic fit on their logits."""
+    from scipy.optimize import minimize
+
+    p = np.clip(features, 1e-5, 1 - 1e-5)
+    x = np.c_[np.log(p / (1 - p)), np.ones(len(p))]
+    y, fold, out = real.astype(np.float64), np.arange(len(p)) % folds, np.zeros(len(p))
+    for f in range(folds):
+        train = fold != f
+
+        def loss(w: np.ndarray) -> float:
+            z = x[train] @ w
+            return float(np.mean(np.logaddexp(0.0, z) - y[train] * z))
+
+        out[~train] = x[~train] @ minimize(loss, np.zeros(x.shape[1]), method="L-BFGS-B").x
+    return out
+
+
 def found(reference, estimate) -> np.ndarray:
     """``[notes]`` bool: the reference notes that mir_eval's onset matching pairs with an estimate."""
     import mir_eval
@@ -67,6 +121,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=None, help="score only the first N s of each piece")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32")
+    parser.add_argument("--peaks", action="store_true", help="also score the heads on the weak onset peaks")
     args = parser.parse_args()
 
     import torch
@@ -82,7 +137,7 @@ def main() -> None:
         parser.error("the checkpoint has no onset head (ModelConfig.onset_head)")
     config = model.inference_config
     edges = list(BINS) + [config.onset_threshold, 1.0 + 1e-6]
-    rows = []
+    rows, peak_features, peak_real = [], [], []
     for heard in hear_pairs(model, args.dir, args.max_seconds, args.precision):
         probs, reference = heard.probs, heard.reference
         true = notes_to_rolls(reference, probs["frame"].shape[1], heard.hop_s,
@@ -93,6 +148,11 @@ def main() -> None:
         hit, quiet = found(reference, shipped), under_louder_chord_mate(reference)
         missed = np.histogram(peaks[~hit], edges)[0]
         recall = [(int(s.sum()), float(hit[s].mean()) if s.any() else float("nan")) for s in (quiet, ~quiet)]
+        if args.peaks:
+            f, r = weak_peaks({k: v[0] for k, v in probs.items()}, reference, heard.hop_s,
+                              model.config.min_midi_note, 0.3, config.onset_threshold)
+            peak_features.append(f)
+            peak_real.append(r)
         rows.append((heard.pair.name, [s[k] for s in scores for k in ("note_onset_f1", "note_offset_f1")], missed,
                      recall))
     print("| piece | onset F1 | offset F1 | onset F1, true onsets | offset F1, true onsets |\n|---|---|---|---|---|")
@@ -108,6 +168,16 @@ def main() -> None:
     print("| piece | under a louder note (n) | recall | the rest (n) | recall |\n|---|---|---|---|---|")
     for name, *_, recall in rows:
         print(f"| {name} | " + " | ".join(f"{n} | {r:.3f}" for n, r in recall) + " |")
+    if args.peaks:
+        f, r = np.concatenate(peak_features), np.concatenate(peak_real)
+        print(f"\nweak onset peaks in [0.3, {config.onset_threshold:g}): {len(r)}, of which {int(r.sum())} within "
+              "50 ms of a reference onset on their key")
+        print("| told apart by | AUC |\n|---|---|")
+        for i, name in enumerate(PEAK_FEATURES):
+            print(f"| {name} | {auc(r, f[:, i]):.3f} |")
+        for cols in ([0, 1, 2], [0, 1, 2, 3]):
+            names = " + ".join(PEAK_FEATURES[i] for i in cols)
+            print(f"| {names} (logistic, 5-fold) | {auc(r, cross_validated_logit(f[:, cols], r)):.3f} |")
 
 
 if __name__ == "__main__":

@@ -34,3 +34,30 @@ def test_a_chords_quiet_members_are_the_notes_under_a_louder_onset():
     assert onset_oracle.under_louder_chord_mate(ref).tolist() == [False, True, False, False]
     assert onset_oracle.under_louder_chord_mate(ref, window_s=0.01).tolist() == [False, False, False, False]
     assert onset_oracle.under_louder_chord_mate([]).tolist() == []
+
+
+def test_weak_peaks_are_local_maxima_in_the_band_labelled_by_a_nearby_reference_onset():
+    onset = np.zeros((50, 88), dtype=np.float32)
+    frame = np.full((50, 88), 0.2, dtype=np.float32)
+    onset[9:12, 39] = [0.4, 0.6, 0.5]   # a peak of 0.6 at frame 10, 40 ms after key 39's note: real
+    onset[30, 39] = 0.5                 # a peak on the same key far from any onset: not real
+    onset[20, 10] = 0.9                 # above the band: not a weak peak
+    onset[25, 11] = 0.2                 # below it
+    frame[13, 39] = 0.7                 # the frame probability 3 frames after the real peak
+    ref = [NoteEvent(pitch=60, onset=0.06, offset=0.3)]
+    features, real = onset_oracle.weak_peaks({"onset": onset, "frame": frame}, ref, 0.01, 21, 0.3, 0.85)
+    assert real.tolist() == [True, False]
+    assert features[0].tolist() == pytest.approx([0.6, 0.2, 0.7, 0.0])
+
+
+def test_auc_ranks_real_peaks_above_the_rest_and_the_logit_fit_learns_a_separating_feature():
+    real = np.array([True, True, False, False])
+    assert onset_oracle.auc(real, np.array([0.9, 0.8, 0.1, 0.2])) == pytest.approx(1.0)
+    assert onset_oracle.auc(real, np.array([0.1, 0.2, 0.9, 0.8])) == pytest.approx(0.0)
+    assert onset_oracle.auc(real, np.array([0.5, 0.5, 0.5, 0.5])) == pytest.approx(0.5)
+    rng = np.random.default_rng(0)
+    real = rng.random(400) < 0.3
+    noise, signal = rng.random(400), np.where(real, rng.uniform(0.6, 0.9, 400), rng.uniform(0.1, 0.5, 400))
+    features = np.stack([noise, 1 - signal], axis=1)  # the fit must learn the second column's sign
+    assert onset_oracle.auc(real, onset_oracle.cross_validated_logit(features, real)) > 0.95
+    assert onset_oracle.auc(real, onset_oracle.cross_validated_logit(features[:, :1], real)) < 0.7
