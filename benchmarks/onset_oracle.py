@@ -56,11 +56,10 @@ def weak_peaks(probs: dict[str, np.ndarray], reference, hop_s: float, min_pitch:
     """``{head: [frames, keys]}`` -> ``(features [peaks, 4], real [peaks] bool)``: every local
     maximum of the onset probability in ``[low, high)``, described by :data:`PEAK_FEATURES`, and
     whether a reference note on its key starts within ``window_s`` of it."""
+    from sound2sheet.decoding import onset_peaks
+
     onset, frame, velocity = probs["onset"], probs["frame"], probs.get("velocity", np.zeros_like(probs["onset"]))
-    inner = onset[1:-1]
-    is_peak = (inner >= onset[:-2]) & (inner > onset[2:]) & (inner >= low) & (inner < high)
-    t, k = np.nonzero(is_peak)
-    t = t + 1
+    t, k = np.nonzero(onset_peaks(onset, low) & (onset < high))  # the decoder's own peaks
     starts: dict[int, list[float]] = {}
     for note in reference:
         starts.setdefault(note.pitch - min_pitch, []).append(note.onset / hop_s)
